@@ -1,0 +1,3 @@
+from stockrnn.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""Exchange sessions (exchange-calendars): which sessions have closed, and which comes next."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+
+from stockrnn.errors import ConfigError, DataError
+
+# Far enough back for the bundled sample (1990) and most listed histories.
+_CALENDAR_START = "1980-01-01"
+
+
+@lru_cache(maxsize=8)
+def get_calendar(name: str):
+    import exchange_calendars as xcals
+
+    try:
+        return xcals.get_calendar(name, start=_CALENDAR_START)
+    except xcals.errors.InvalidCalendarName:
+        raise ConfigError(
+            f"exchange calendar {name!r} is unknown; use an ISO MIC such as XNYS, XLON or XTKS"
+        ) from None
+
+
+def _check_in_bounds(calendar, day: pd.Timestamp) -> None:
+    if not (calendar.first_session <= day <= calendar.last_session):
+        raise DataError(
+            f"{day.date()} lies outside the {calendar.name} calendar "
+            f"({calendar.first_session.date()} .. {calendar.last_session.date()})"
+        )
+
+
+def last_closed_session(name: str, now: pd.Timestamp) -> pd.Timestamp:
+    """The newest session whose close is at or before `now` (a tz-aware instant)."""
+    calendar = get_calendar(name)
+    previous_close = calendar.previous_close(now + pd.Timedelta(microseconds=1))
+    return calendar.minute_to_session(previous_close, direction="previous").tz_localize(None)
+
+
+def next_session(name: str, day: pd.Timestamp) -> pd.Timestamp:
+    """The first session after `day`: what a forecast made with `day`'s close is for."""
+    calendar = get_calendar(name)
+    day = pd.Timestamp(day).normalize()
+    _check_in_bounds(calendar, day)
+    # The first session strictly after `day`, whether or not `day` itself is one.
+    return calendar.date_to_session(day + pd.Timedelta(days=1), direction="next")
+
+
+def sessions_between(name: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
+    """Sessions from `first` to `last`, both included."""
+    calendar = get_calendar(name)
+    return calendar.sessions_in_range(pd.Timestamp(first), pd.Timestamp(last))

@@ -1,0 +1,116 @@
+"""Import a CSV in Yahoo's layout: Date, Open, High, Low, Close, Adj Close, Volume (or Date, Close)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stockrnn.errors import DataError, MissingInputError
+from stockrnn.store import PRICE_COLUMNS, validate_prices
+
+YAHOO_COLUMNS = {
+    "Open": "open",
+    "High": "high",
+    "Low": "low",
+    "Close": "close",
+    "Adj Close": "adj_close",
+    "Volume": "volume",
+}
+REQUIRED = ("Date", "Close")
+# Yahoo and spreadsheet exports spell a missing value these ways.
+MISSING_MARKERS = {"", "null", "NaN", "nan", "NA", "N/A"}
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise MissingInputError(f"CSV file {path} does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: byte {exc.start} is not UTF-8 text; export the file as UTF-8 CSV"
+        ) from None
+    if "\x00" in text:
+        raise DataError(f"{path}: contains NUL bytes, so it is not a CSV text file")
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty; expected a header line {','.join(REQUIRED)}")
+    rows = list(csv.reader(text.splitlines()))
+    header = [name.strip() for name in rows[0]]
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)} in header {header}; "
+            "expected Yahoo's layout Date,Open,High,Low,Close,Adj Close,Volume (or Date,Close)"
+        )
+    if len(set(header)) != len(header):
+        raise DataError(f"{path}: header {header} names a column twice")
+    body = rows[1:]
+    if not body:
+        raise DataError(f"{path}: has a header but no rows")
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path}: line {number}: {len(row)} fields, the header has {len(header)}")
+    return pd.DataFrame(body, columns=header, dtype=object)
+
+
+def _parse_dates(raw: pd.Series, path: Path, labels: pd.Series) -> pd.Series:
+    text = raw.str.strip()
+    dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    if dates.isna().any():
+        # Timestamps such as yfinance's to_csv output: keep the session's local date,
+        # but only when every row carries the same UTC offset.
+        stamped = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|Z)?")
+        offsets = text[stamped].str.extract(r"([+-]\d{2}:?\d{2}|Z)$")[0].fillna("naive")
+        if offsets.nunique() > 1:
+            first, other = offsets.unique()[:2]
+            raise DataError(f"{path}: mixed time zones in Date ({first} and {other}); use one zone")
+        bad = np.flatnonzero((~stamped).to_numpy() & dates.isna().to_numpy())
+        if bad.size:
+            raise DataError(f"{path}: {labels.iloc[bad[0]]}: Date {raw.iloc[bad[0]]!r} is not a YYYY-MM-DD date")
+        local = text.str.slice(0, 10)
+        dates = pd.to_datetime(local, format="%Y-%m-%d", errors="coerce")
+        bad = np.flatnonzero(dates.isna().to_numpy())
+        if bad.size:
+            raise DataError(f"{path}: {labels.iloc[bad[0]]}: Date {raw.iloc[bad[0]]!r} is not a valid date")
+    return dates.astype("datetime64[ns]")
+
+
+def _parse_number(raw: pd.Series, column: str, path: Path, labels: pd.Series) -> pd.Series:
+    text = raw.str.strip()
+    missing = text.isin(MISSING_MARKERS)
+    numbers = pd.to_numeric(text.where(~missing), errors="coerce")
+    bad = np.flatnonzero((numbers.isna() & ~missing).to_numpy())
+    if bad.size:
+        raise DataError(f"{path}: {labels.iloc[bad[0]]}: {column} {raw.iloc[bad[0]]!r} is not a number")
+    return numbers.astype("float64")
+
+
+def read_yahoo_csv(path: Path, source: str, fetched_at: pd.Timestamp) -> pd.DataFrame:
+    """Parse and validate a Yahoo-layout CSV into the store's schema; refuse it whole on any bad row."""
+    path = Path(path)
+    raw = _read_raw(path)
+    labels = pd.Series([f"line {n}" for n in range(2, len(raw) + 2)])
+    prices = pd.DataFrame({"date": _parse_dates(raw["Date"], path, labels)})
+    for yahoo_name, name in YAHOO_COLUMNS.items():
+        prices[name] = (
+            _parse_number(raw[yahoo_name], yahoo_name, path, labels) if yahoo_name in raw else np.nan
+        )
+    validate_prices(prices, str(path), labels)
+    not_ascending = np.flatnonzero((prices["date"].diff() <= pd.Timedelta(0)).to_numpy())
+    if not_ascending.size:
+        at = not_ascending[0]
+        raise DataError(
+            f"{path}: {labels.iloc[at]}: date {prices['date'].iloc[at].date()} comes after "
+            f"{prices['date'].iloc[at - 1].date()}; rows must be in ascending date order"
+        )
+    volume = prices["volume"]
+    if (volume.dropna() % 1 != 0).any():
+        at = np.flatnonzero((volume % 1 != 0).to_numpy())[0]
+        raise DataError(f"{path}: {labels.iloc[at]}: Volume {volume.iloc[at]!r} is not a whole number")
+    prices["volume"] = volume.astype("Int64")
+    prices["source"] = source
+    prices["fetched_at"] = fetched_at
+    return prices[PRICE_COLUMNS]

@@ -1,0 +1,182 @@
+"""The local price store: one Parquet dataset partitioned by ticker, validated, written atomically.
+
+Layout: <store>/prices/ticker=<TICKER>/part-0.parquet (hive partitioning, so pyarrow.dataset,
+DuckDB and Polars read the whole store as one table with a `ticker` column).
+Inside the library every price frame has exactly the columns of PRICE_COLUMNS, one row per
+session, sorted by `date` (tz-naive session dates).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stockrnn.atomic import write_atomic
+from stockrnn.errors import DataError, MissingInputError
+from stockrnn.locking import exclusive
+
+PRICE_FIELDS = ["open", "high", "low", "close", "adj_close"]
+PRICE_COLUMNS = ["date", *PRICE_FIELDS, "volume", "source", "fetched_at"]
+
+ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("date", pa.date32(), nullable=False),
+        *[pa.field(name, pa.float64()) for name in PRICE_FIELDS],
+        pa.field("volume", pa.int64()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+_TICKER_PATTERN = re.compile(r"^[\^A-Z0-9][A-Z0-9.\-=^]{0,24}$")
+_PART_FILE = "part-0.parquet"
+
+
+def normalize_ticker(name: str) -> str:
+    """Upper-case a ticker symbol and refuse anything that is not one."""
+    ticker = name.strip().upper()
+    if not _TICKER_PATTERN.match(ticker):
+        raise DataError(
+            f"ticker {name!r} is not a valid symbol; use letters, digits and . - ^ = (e.g. AAPL, ^GSPC)"
+        )
+    return ticker
+
+
+def empty_prices() -> pd.DataFrame:
+    return ARROW_SCHEMA.empty_table().to_pandas().pipe(_to_library_dtypes)
+
+
+def _to_library_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+    for name in PRICE_FIELDS:
+        frame[name] = frame[name].astype("float64")
+    frame["volume"] = frame["volume"].astype("Int64")
+    frame["source"] = frame["source"].astype(object)
+    frame["fetched_at"] = pd.to_datetime(frame["fetched_at"], utc=True)
+    return frame
+
+
+def validate_prices(frame: pd.DataFrame, origin: str, row_labels: pd.Series | None = None) -> None:
+    """Refuse a frame that must not be stored; the message names origin, row and value.
+
+    `row_labels` gives each row's name in the user's terms (a CSV line number); by default
+    the session date.
+    """
+    labels = row_labels if row_labels is not None else frame["date"].dt.strftime("%Y-%m-%d")
+
+    def fail(position: int, problem: str) -> None:
+        raise DataError(f"{origin}: {labels.iloc[position]}: {problem}")
+
+    bad_dates = np.flatnonzero(frame["date"].isna().to_numpy())
+    if bad_dates.size:
+        fail(bad_dates[0], "date is missing or not a date")
+    duplicated = np.flatnonzero(frame["date"].duplicated().to_numpy())
+    if duplicated.size:
+        day = frame["date"].iloc[duplicated[0]].date()
+        fail(duplicated[0], f"date {day} appears more than once")
+    missing_close = np.flatnonzero(frame["close"].isna().to_numpy())
+    if missing_close.size:
+        fail(missing_close[0], "close is missing")
+    for name in PRICE_FIELDS:
+        values = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        present = ~np.isnan(values)
+        bad = np.flatnonzero(present & ~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            fail(bad[0], f"{name} {values[bad[0]]!r} is not a positive finite price")
+    volume = frame["volume"].to_numpy(dtype="float64", na_value=np.nan)
+    bad_volume = np.flatnonzero(~np.isnan(volume) & ~(np.isfinite(volume) & (volume >= 0)))
+    if bad_volume.size:
+        fail(bad_volume[0], f"volume {volume[bad_volume[0]]!r} is negative or not finite")
+
+
+@dataclass(frozen=True)
+class TickerSummary:
+    ticker: str
+    rows: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+    source: str
+    fetched_at: pd.Timestamp
+
+
+class PriceStore:
+    """A folder of per-ticker Parquet files; `lock()` guards writers against each other."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.prices_dir = self.root / "prices"
+
+    def ticker_file(self, ticker: str) -> Path:
+        return self.prices_dir / f"ticker={quote(ticker, safe='')}" / _PART_FILE
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where third-party caches (yfinance's) live, so nothing is written to the user's home."""
+        return self.root / ".cache"
+
+    @contextmanager
+    def lock(self, timeout: float) -> Iterator[None]:
+        with exclusive(self.root / ".lock", timeout, what=f"the store {self.root}"):
+            yield
+
+    def tickers(self) -> list[str]:
+        if not self.prices_dir.is_dir():
+            return []
+        found = [
+            unquote(entry.name.split("=", 1)[1])
+            for entry in self.prices_dir.iterdir()
+            if entry.name.startswith("ticker=") and (entry / _PART_FILE).is_file()
+        ]
+        return sorted(found)
+
+    def has(self, ticker: str) -> bool:
+        return self.ticker_file(ticker).is_file()
+
+    def read(self, ticker: str) -> pd.DataFrame:
+        path = self.ticker_file(ticker)
+        if not path.is_file():
+            raise MissingInputError(
+                f"ticker {ticker} is not in the store {self.root}; run `stockrnn fetch {ticker}` first"
+            )
+        try:
+            table = pq.read_table(path)
+            if not table.schema.equals(ARROW_SCHEMA, check_metadata=False):
+                raise DataError(f"{path}: unexpected columns or types {table.schema.names}")
+            return _to_library_dtypes(table.to_pandas())
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{path}: unreadable Parquet file ({exc}); refetch the ticker") from exc
+
+    def write(self, ticker: str, prices: pd.DataFrame, origin: str) -> None:
+        """Replace the ticker's whole history with `prices`, after validating every row."""
+        prices = prices.sort_values("date", kind="stable").reset_index(drop=True)
+        validate_prices(prices, origin)
+        prices = prices.assign(date=prices["date"].dt.date)
+        table = pa.Table.from_pandas(prices[PRICE_COLUMNS], schema=ARROW_SCHEMA, preserve_index=False)
+        write_atomic(self.ticker_file(ticker), lambda tmp: pq.write_table(table, tmp))
+
+    def summary(self) -> list[TickerSummary]:
+        rows = []
+        for ticker in self.tickers():
+            prices = self.read(ticker)
+            newest = prices.iloc[prices["fetched_at"].to_numpy().argmax()]
+            rows.append(
+                TickerSummary(
+                    ticker=ticker,
+                    rows=len(prices),
+                    first=prices["date"].iloc[0],
+                    last=prices["date"].iloc[-1],
+                    source=str(newest["source"]),
+                    fetched_at=newest["fetched_at"],
+                )
+            )
+        return rows
