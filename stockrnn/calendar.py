@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import pandas as pd
@@ -17,7 +18,9 @@ def get_calendar(name: str):
     import exchange_calendars as xcals
 
     try:
-        return xcals.get_calendar(name, start=_CALENDAR_START)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its pandas deprecation notices are not the user's concern
+            return xcals.get_calendar(name, start=_CALENDAR_START)
     except xcals.errors.InvalidCalendarName:
         raise ConfigError(
             f"exchange calendar {name!r} is unknown; use an ISO MIC such as XNYS, XLON or XTKS"

@@ -10,9 +10,7 @@ import functools
 import logging
 import sys
 from datetime import datetime
-from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -50,7 +48,7 @@ LockTimeoutOption = typer.Option(
 DateFormats = ["%Y-%m-%d"]
 
 
-def _configure_logging(debug: bool, log_file: Optional[Path]) -> None:
+def _configure_logging(debug: bool, log_file: Path | None) -> None:
     log.handlers.clear()
     log.setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
@@ -69,7 +67,7 @@ def _configure_logging(debug: bool, log_file: Optional[Path]) -> None:
 
 
 def _fail(code: int, message: str) -> None:
-    log.debug("exit %d: %s", code, message)
+    log.info("exit %d: %s", code, message)  # reaches --log-file; the console gets the line below
     print(f"Error: {' '.join(message.split())}", file=sys.stderr)
     raise typer.Exit(code)
 
@@ -84,14 +82,13 @@ def handles_errors(command):
         except (typer.Exit, typer.Abort):
             raise
         except StockrnnError as exc:
-            log.info("%s failed: %s", command.__name__, exc)
             if state.debug:
                 raise
             _fail(exc.exit_code, str(exc))
         except KeyboardInterrupt:
             _fail(130, "interrupted")
         except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
-            log.exception("internal error")
+            log.debug("internal error", exc_info=True)
             if state.debug:
                 raise
             _fail(1, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
@@ -115,8 +112,10 @@ def _version(value: bool) -> None:
 def main_options(
     debug: bool = typer.Option(False, "--debug", help="Log everything and show tracebacks."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success (for cron)."),
-    log_file: Optional[Path] = typer.Option(None, "--log-file", help="Append plain log lines to this file."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    log_file: Path | None = typer.Option(None, "--log-file", help="Append plain log lines to this file."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     state.debug = debug
     state.quiet = quiet
@@ -143,17 +142,17 @@ def _fetch_table(outcomes) -> Table:
 @app.command()
 @handles_errors
 def fetch(
-    tickers: Optional[list[str]] = typer.Argument(
+    tickers: list[str] | None = typer.Argument(
         None, help="Symbols to fetch (e.g. AAPL MSFT ^GSPC). None: update every stored ticker."
     ),
-    start: Optional[datetime] = typer.Option(None, formats=DateFormats, help="First session to fetch."),
-    end: Optional[datetime] = typer.Option(None, formats=DateFormats, help="Fetch sessions before this date."),
+    start: datetime | None = typer.Option(None, formats=DateFormats, help="First session to fetch."),
+    end: datetime | None = typer.Option(None, formats=DateFormats, help="Fetch sessions before this date."),
     interval: str = typer.Option("1d", help="Bar interval; the store holds daily sessions, so only 1d."),
     exchange: str = typer.Option("XNYS", help="Exchange calendar that says which sessions have closed."),
-    from_csv: Optional[Path] = typer.Option(None, "--from-csv", help="Import this Yahoo-layout CSV instead."),
-    ticker: Optional[str] = typer.Option(None, "--ticker", help="The ticker a --from-csv file holds."),
+    from_csv: Path | None = typer.Option(None, "--from-csv", help="Import this Yahoo-layout CSV instead."),
+    ticker: str | None = typer.Option(None, "--ticker", help="The ticker a --from-csv file holds."),
     sample: bool = typer.Option(False, "--sample", help="Load the bundled sample prices (no network)."),
-    store_dir: Optional[Path] = StoreOption,
+    store_dir: Path | None = StoreOption,
     lock_timeout: float = LockTimeoutOption,
 ) -> None:
     """Download daily prices with yfinance into the local Parquet store, incrementally."""
@@ -170,7 +169,9 @@ def fetch(
     store = PriceStore(paths.store_dir(store_dir))
     with store.lock(lock_timeout):
         if from_csv is not None:
-            outcomes = [fetching.import_csv(store, from_csv, normalize_ticker(ticker), f"csv:{from_csv.name}")]
+            outcomes = [
+                fetching.import_csv(store, from_csv, normalize_ticker(ticker), f"csv:{from_csv.name}")
+            ]
         elif sample:
             outcomes = [
                 fetching.import_csv(store, csv_file, normalize_ticker(csv_file.stem), "sample")
@@ -203,7 +204,7 @@ def fetch(
 
 @app.command("store")
 @handles_errors
-def store_list(store_dir: Optional[Path] = StoreOption) -> None:
+def store_list(store_dir: Path | None = StoreOption) -> None:
     """List the price store: ticker, rows, first and last session, source, last fetched."""
     from stockrnn import paths
     from stockrnn.store import PriceStore

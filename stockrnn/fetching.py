@@ -53,8 +53,10 @@ def _price_basis(prices: pd.DataFrame) -> pd.Series:
 
 def is_restated(stored: pd.DataFrame, fresh: pd.DataFrame) -> bool:
     """True when the adjusted close of any session in both frames differs."""
-    both = stored[["date"]].assign(old=_price_basis(stored)).merge(
-        fresh[["date"]].assign(new=_price_basis(fresh)), on="date"
+    both = (
+        stored[["date"]]
+        .assign(old=_price_basis(stored))
+        .merge(fresh[["date"]].assign(new=_price_basis(fresh)), on="date")
     )
     return not np.allclose(both["old"], both["new"], rtol=RESTATEMENT_RTOL, atol=0.0)
 

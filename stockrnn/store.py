@@ -92,11 +92,11 @@ def validate_prices(frame: pd.DataFrame, origin: str, row_labels: pd.Series | No
         present = ~np.isnan(values)
         bad = np.flatnonzero(present & ~(np.isfinite(values) & (values > 0)))
         if bad.size:
-            fail(bad[0], f"{name} {values[bad[0]]!r} is not a positive finite price")
+            fail(bad[0], f"{name} {float(values[bad[0]])!r} is not a positive finite price")
     volume = frame["volume"].to_numpy(dtype="float64", na_value=np.nan)
     bad_volume = np.flatnonzero(~np.isnan(volume) & ~(np.isfinite(volume) & (volume >= 0)))
     if bad_volume.size:
-        fail(bad_volume[0], f"volume {volume[bad_volume[0]]!r} is negative or not finite")
+        fail(bad_volume[0], f"volume {float(volume[bad_volume[0]])!r} is negative or not finite")
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: byte {exc.start} is not UTF-8 text; export the file as UTF-8 CSV"
-        ) from None
+        raise DataError(f"{path}: byte {exc.start} is not UTF-8 text; export the file as UTF-8 CSV") from None
     if "\x00" in text:
         raise DataError(f"{path}: contains NUL bytes, so it is not a CSV text file")
     if not text.strip():
@@ -69,7 +67,9 @@ def _parse_dates(raw: pd.Series, path: Path, labels: pd.Series) -> pd.Series:
             raise DataError(f"{path}: mixed time zones in Date ({first} and {other}); use one zone")
         bad = np.flatnonzero((~stamped).to_numpy() & dates.isna().to_numpy())
         if bad.size:
-            raise DataError(f"{path}: {labels.iloc[bad[0]]}: Date {raw.iloc[bad[0]]!r} is not a YYYY-MM-DD date")
+            raise DataError(
+                f"{path}: {labels.iloc[bad[0]]}: Date {raw.iloc[bad[0]]!r} is not a YYYY-MM-DD date"
+            )
         local = text.str.slice(0, 10)
         dates = pd.to_datetime(local, format="%Y-%m-%d", errors="coerce")
         bad = np.flatnonzero(dates.isna().to_numpy())
@@ -109,7 +109,7 @@ def read_yahoo_csv(path: Path, source: str, fetched_at: pd.Timestamp) -> pd.Data
     volume = prices["volume"]
     if (volume.dropna() % 1 != 0).any():
         at = np.flatnonzero((volume % 1 != 0).to_numpy())[0]
-        raise DataError(f"{path}: {labels.iloc[at]}: Volume {volume.iloc[at]!r} is not a whole number")
+        raise DataError(f"{path}: {labels.iloc[at]}: Volume {float(volume.iloc[at])!r} is not a whole number")
     prices["volume"] = volume.astype("Int64")
     prices["source"] = source
     prices["fetched_at"] = fetched_at

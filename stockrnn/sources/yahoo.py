@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -68,6 +69,10 @@ def _classify(exc: BaseException) -> BaseException:
 
     if isinstance(exc, (YFPricesMissingError, YFTzMissingError)):
         return TickerNotFound(str(exc))
+    response = getattr(exc, "response", None)
+    if response is not None and response.status_code == 404:
+        # yfinance asks quoteSummary for a timezone when the chart has none; Yahoo answers 404.
+        return TickerNotFound(f"Yahoo knows no symbol at {response.url.split('?')[0]}")
     if isinstance(exc, YFRateLimitError):
         return _Transient("rate limited by Yahoo (HTTP 429)")
     if isinstance(exc, (OSError, ValueError, KeyError, TypeError)):
@@ -102,20 +107,23 @@ class YahooSource:
         import yfinance as yf
 
         try:
-            bars = yf.Ticker(ticker, session=self.session).history(
-                period="max" if start is None and end is None else None,
-                start=start,
-                end=end,
-                interval="1d",
-                auto_adjust=False,
-                back_adjust=False,
-                actions=False,
-                repair=False,
-                keepna=False,
-                prepost=False,
-                rounding=False,
-                timeout=self.timeout_s,
-            )
+            with warnings.catch_warnings():
+                # yfinance's own pandas deprecation warnings are not ours to print from cron.
+                warnings.simplefilter("ignore")
+                bars = yf.Ticker(ticker, session=self.session).history(
+                    period="max" if start is None and end is None else None,
+                    start=start,
+                    end=end,
+                    interval="1d",
+                    auto_adjust=False,
+                    back_adjust=False,
+                    actions=False,
+                    repair=False,
+                    keepna=False,
+                    prepost=False,
+                    rounding=False,
+                    timeout=self.timeout_s,
+                )
         except Exception as exc:  # noqa: BLE001 - mapped to our two outcomes just below
             raise _classify(exc) from exc
         if bars is None or bars.empty:

@@ -1,0 +1,106 @@
+"""The command line's contract: help everywhere, one-line errors, documented exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from stockrnn.cli import app
+from stockrnn.locking import exclusive
+
+COMMANDS = sorted(command.name or command.callback.__name__ for command in app.registered_commands)
+
+
+def test_the_command_set_is_what_the_readme_documents():
+    assert COMMANDS == ["fetch", "store"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(cli, command):
+    result = cli(command, "--help")
+    assert result.exit_code == 0
+    assert "Usage: stockrnn " + command in result.stdout
+
+
+def test_top_level_help_lists_exit_codes(cli):
+    result = cli("--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "65 bad input data; 66 missing input; 73 cannot write output; 75 temporary failure" in text
+
+
+def test_unknown_option_is_a_usage_error_exit_2(cli):
+    assert cli("fetch", "--no-such-option").exit_code == 2
+
+
+def test_empty_store_listing_exits_66(cli, tmp_path):
+    result = cli("store", "--store", tmp_path / "empty")
+    assert result.exit_code == 66
+    assert result.stderr == f"Error: the store {tmp_path / 'empty'} is empty; run `stockrnn fetch` first\n"
+
+
+def test_unsupported_interval_exits_78_naming_it(cli, tmp_path):
+    result = cli("fetch", "AAPL", "--interval", "1h", "--store", tmp_path)
+    assert result.exit_code == 78
+    assert result.stderr == "Error: --interval '1h' is not supported; the store holds daily sessions (1d)\n"
+
+
+def test_unknown_exchange_exits_78(cli, tmp_path, monkeypatch):
+    result = cli("fetch", "AAPL", "--exchange", "XXXX", "--store", tmp_path)
+    assert result.exit_code == 78
+    assert "exchange calendar 'XXXX' is unknown" in result.stderr
+
+
+def test_unwritable_store_exits_73(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = cli("fetch", "--sample", "--store", blocker / "store")
+    assert result.exit_code == 73
+    assert result.stderr.startswith(f"Error: cannot create {blocker / 'store'}")
+
+
+def test_store_locked_by_another_writer_exits_75_naming_the_holder(cli, tmp_path):
+    store = tmp_path / "store"
+    with exclusive(store / ".lock", timeout=1, what="test"):
+        result = cli("fetch", "--sample", "--store", store, "--lock-timeout", "0.2")
+    assert result.exit_code == 75
+    assert f"the store {store} is locked by pid " in result.stderr
+    assert "waited 0.2s" in result.stderr
+
+
+def test_internal_error_is_one_line_exit_1_and_traceback_only_with_debug(cli, tmp_path, monkeypatch):
+    from stockrnn import store as store_module
+
+    def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(store_module.PriceStore, "summary", broken)
+    result = cli("store", "--store", tmp_path)
+    assert result.exit_code == 1
+    assert (
+        result.stderr == "Error: internal error: RuntimeError: boom (rerun with --debug for the traceback)\n"
+    )
+    with pytest.raises(RuntimeError, match="boom"):
+        cli("--debug", "store", "--store", tmp_path)
+
+
+def test_sample_loads_and_lists_with_the_store_from_the_environment(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("STOCKRNN_STORE", str(tmp_path / "env-store"))
+    assert cli("fetch", "--sample").exit_code == 0
+    listing = cli("store")
+    assert listing.exit_code == 0
+    assert "GSPC" in listing.stdout and "5031" in listing.stdout
+    assert (tmp_path / "env-store" / "prices" / "ticker=GSPC" / "part-0.parquet").is_file()
+
+
+def test_default_store_is_under_the_user_data_home(cli, isolated_home):
+    assert cli("fetch", "--sample").exit_code == 0
+    assert (isolated_home / "data" / "stockrnn" / "store" / "prices" / "ticker=KO").is_dir()
+
+
+def test_help_does_not_import_torch_or_pandas():
+    code = "import sys; from stockrnn.cli import app; print('torch' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -1,0 +1,121 @@
+"""`stockrnn fetch --from-csv`: Yahoo-layout and close-only files in; every bad file out, store intact."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import SAMPLE, store_bytes
+
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
+GOOD_ROWS = "2024-01-02,10,11,9,10.5,10.4,1000\n2024-01-03,10.5,12,10,11.5,11.4,2000\n"
+
+
+def test_yahoo_layout_file_imports_every_column(cli, store):
+    result = cli("fetch", "--from-csv", SAMPLE / "GOOG.csv", "--ticker", "goog", "--store", store.root)
+    assert result.exit_code == 0, result.stderr
+    prices = store.read("GOOG")
+    assert len(prices) == 2148
+    first = prices.iloc[0]
+    assert (first["open"], first["high"], first["low"], first["close"], first["volume"]) == (
+        100.0,
+        104.06,
+        95.96,
+        100.34,
+        22351900,
+    )
+    assert first["source"] == "csv:GOOG.csv"
+
+
+def test_close_only_file_imports_with_empty_ohlv(cli, store):
+    result = cli("fetch", "--from-csv", SAMPLE / "KO.csv", "--ticker", "KO", "--store", store.root)
+    assert result.exit_code == 0, result.stderr
+    prices = store.read("KO")
+    assert len(prices) == 8313
+    assert prices[["open", "high", "low", "adj_close"]].isna().all().all()
+    assert prices["volume"].isna().all()
+    first_line = (SAMPLE / "KO.csv").read_text().splitlines()[1]
+    assert first_line == f"1990-01-02,{prices['close'].iloc[0]}"
+
+
+def test_importing_again_adds_only_new_dates(cli, store, tmp_path):
+    first = tmp_path / "a.csv"
+    first.write_text(HEADER + GOOD_ROWS)
+    later = tmp_path / "b.csv"
+    later.write_text(HEADER + GOOD_ROWS + "2024-01-04,11,12,10,11,11,500\n")
+    assert cli("fetch", "--from-csv", first, "--ticker", "X", "--store", store.root).exit_code == 0
+    result = cli("fetch", "--from-csv", later, "--ticker", "X", "--store", store.root)
+    assert result.exit_code == 0
+    assert re.search(r"│ X +│ imported +│ +1 │ 2024-01-02 │ 2024-01-04 │", result.stdout)
+    assert len(store.read("X")) == 3
+
+
+BAD_FILES = {
+    "empty": (b"", "the file is empty"),
+    "header_only": (HEADER.encode(), "has a header but no rows"),
+    "missing_close": (b"Date,Open\n2024-01-02,1\n", "missing column(s) Close"),
+    "wrong_columns": (b"Datum,Schluss\n2024-01-02,1\n", "missing column(s) Date, Close"),
+    "non_numeric": (
+        (HEADER + "2024-01-02,10,11,9,abc,10,1\n").encode(),
+        "line 2: Close 'abc' is not a number",
+    ),
+    "zero_price": (
+        (HEADER + GOOD_ROWS + "2024-01-04,0,1,1,1,1,1\n").encode(),
+        "line 4: open 0.0 is not a positive",
+    ),
+    "negative": ((HEADER + "2024-01-02,10,11,9,-3,10,1\n").encode(), "line 2: close -3.0 is not a positive"),
+    "nan": ((HEADER + "2024-01-02,10,11,9,NaN,10,1\n").encode(), "line 2: close is missing"),
+    "inf": ((HEADER + "2024-01-02,10,inf,9,10,10,1\n").encode(), "line 2: high inf is not a positive finite"),
+    "duplicate_dates": (
+        (HEADER + GOOD_ROWS + "2024-01-03,1,1,1,99,1,1\n").encode(),
+        "line 4: date 2024-01-03 appears more than once",
+    ),
+    "unsorted": (
+        (HEADER + "2024-01-03,1,1,1,1,1,1\n2024-01-02,1,1,1,1,1,1\n").encode(),
+        "line 3: date 2024-01-02 comes after 2024-01-03",
+    ),
+    "bad_date": ((HEADER + "2024-13-45,1,1,1,1,1,1\n").encode(), "line 2: Date '2024-13-45' is not"),
+    "mixed_time_zones": (
+        (HEADER + "2024-01-02 00:00:00-05:00,1,1,1,1,1,1\n2024-01-03 00:00:00+01:00,1,1,1,1,1,1\n").encode(),
+        "mixed time zones in Date",
+    ),
+    "not_utf8": (HEADER.encode() + b"2024-01-02,1,1,1,\xff\xfe,1,1\n", "is not UTF-8 text"),
+    "ragged": ((HEADER + "2024-01-02,1,1\n").encode(), "line 2: 3 fields, the header has 7"),
+    "fractional_volume": (
+        (HEADER + "2024-01-02,1,1,1,1,1,1.5\n").encode(),
+        "Volume 1.5 is not a whole number",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_file_exits_65_with_one_line_and_store_unchanged(cli, store, tmp_path, case):
+    content, problem = BAD_FILES[case]
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + GOOD_ROWS)
+    assert cli("fetch", "--from-csv", good, "--ticker", "X", "--store", store.root).exit_code == 0
+    before = store_bytes(store)
+    bad = tmp_path / f"{case}.csv"
+    bad.write_bytes(content)
+
+    result = cli("fetch", "--from-csv", bad, "--ticker", "X", "--store", store.root)
+
+    assert result.exit_code == 65
+    assert result.stderr.startswith(f"Error: {bad}")
+    assert problem in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+    assert store_bytes(store) == before
+
+
+def test_missing_csv_file_exits_66(cli, store, tmp_path):
+    result = cli("fetch", "--from-csv", tmp_path / "nope.csv", "--ticker", "X", "--store", store.root)
+    assert result.exit_code == 66
+    assert result.stderr == f"Error: CSV file {tmp_path / 'nope.csv'} does not exist\n"
+
+
+def test_timestamped_dates_with_one_offset_keep_the_session_date(cli, store, tmp_path):
+    path = tmp_path / "stamped.csv"
+    path.write_text(HEADER + "2024-01-02 00:00:00-05:00,1,1,1,1,1,1\n2024-01-03 00:00:00-05:00,1,1,1,2,2,1\n")
+    assert cli("fetch", "--from-csv", path, "--ticker", "X", "--store", store.root).exit_code == 0
+    assert [d.date().isoformat() for d in store.read("X")["date"]] == ["2024-01-02", "2024-01-03"]

@@ -1,0 +1,189 @@
+"""`stockrnn fetch` through yfinance's real parsing, served offline by tests/yahoo_mock.py."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+
+import pandas as pd
+import pytest
+import requests
+from conftest import store_bytes
+from yahoo_mock import RATE_LIMITED, FakeYahoo, bar_timestamp
+
+from stockrnn import fetching
+from stockrnn.sources import yahoo
+from stockrnn.sources.yahoo import YahooSource
+
+AFTER_CLOSE = pd.Timestamp("2013-03-01 17:00", tz="America/New_York")  # GOOG's last sample session
+
+
+@pytest.fixture
+def offline_yahoo(monkeypatch, store):
+    """The CLI's YahooSource, wired to a FakeYahoo and a sleep that records instead of waiting."""
+    fake = FakeYahoo()
+    fake.sleeps = []
+    monkeypatch.setattr(
+        yahoo,
+        "YahooSource",
+        functools.partial(YahooSource, session=fake.session(), sleep=fake.sleeps.append),
+    )
+    return fake
+
+
+def make_source(fake: FakeYahoo, store) -> YahooSource:
+    return YahooSource(store.cache_dir, session=fake.session(), sleep=lambda seconds: None)
+
+
+def test_new_ticker_is_stored_whole_with_yahoo_provenance(store, sample_prices):
+    goog = sample_prices("GOOG")
+    fake = FakeYahoo({"GOOG": goog})
+    [outcome] = fetching.fetch_tickers(
+        store, make_source(fake, store), ["GOOG"], None, None, "XNYS", AFTER_CLOSE
+    )
+    assert (outcome.status, outcome.rows_added) == ("new", 2148)
+    stored = store.read("GOOG")
+    for column in ("open", "high", "low", "close", "adj_close"):
+        assert stored[column].tolist() == goog[column].tolist()
+    assert stored["volume"].tolist() == goog["volume"].tolist()
+    assert set(stored["source"]) == {"yahoo"}
+
+
+def test_incremental_fetch_asks_from_just_before_the_last_session_and_appends(store, sample_prices):
+    goog = sample_prices("GOOG")
+    store.write("GOOG", goog.iloc[:-5], origin="test")
+    before = store.read("GOOG")
+    fake = FakeYahoo({"GOOG": goog})
+
+    [outcome] = fetching.fetch_tickers(
+        store, make_source(fake, store), ["GOOG"], None, None, "XNYS", AFTER_CLOSE
+    )
+
+    assert (outcome.status, outcome.rows_added) == ("updated", 5)
+    history_requests = [q for symbol, q in fake.chart_requests if "period1" in q]
+    last_stored = before["date"].iloc[-1]
+    expected_start = bar_timestamp(last_stored - fetching.OVERLAP) - 9.5 * 3600  # midnight, New York
+    assert [int(q["period1"]) for q in history_requests] == [expected_start]
+    after = store.read("GOOG")
+    assert after["date"].tolist() == goog["date"].tolist()
+    assert after.iloc[:-5].drop(columns="fetched_at").equals(before.drop(columns="fetched_at"))
+
+
+def test_restated_adjusted_close_refetches_the_whole_history(store, sample_prices):
+    goog = sample_prices("GOOG")
+    store.write("GOOG", goog.iloc[:-5], origin="test")
+    restated = goog.assign(adj_close=goog["adj_close"] * 0.98)  # a dividend, as Yahoo re-adjusts
+    fake = FakeYahoo({"GOOG": restated})
+
+    [outcome] = fetching.fetch_tickers(
+        store, make_source(fake, store), ["GOOG"], None, None, "XNYS", AFTER_CLOSE
+    )
+
+    assert (outcome.status, outcome.rows_added) == ("restated", 5)
+    assert store.read("GOOG")["adj_close"].tolist() == restated["adj_close"].tolist()
+    starts = [int(q["period1"]) for symbol, q in fake.chart_requests if "period1" in q]
+    assert len(starts) == 2 and starts[1] < bar_timestamp(goog["date"].iloc[0])
+
+
+def test_bar_of_a_session_still_trading_is_not_stored(store, sample_prices):
+    goog = sample_prices("GOOG")
+    store.write("GOOG", goog.iloc[:-1], origin="test")
+    fake = FakeYahoo({"GOOG": goog})
+    during_session = pd.Timestamp("2013-03-01 14:00", tz="America/New_York")
+
+    [outcome] = fetching.fetch_tickers(
+        store, make_source(fake, store), ["GOOG"], None, None, "XNYS", during_session
+    )
+    assert (outcome.status, outcome.rows_added) == ("up to date", 0)
+    assert store.read("GOOG")["date"].iloc[-1] == pd.Timestamp("2013-02-28")
+
+    [outcome] = fetching.fetch_tickers(
+        store, make_source(fake, store), ["GOOG"], None, None, "XNYS", AFTER_CLOSE
+    )
+    assert (outcome.status, outcome.rows_added) == ("updated", 1)
+
+
+def test_unknown_ticker_is_named_while_good_ones_are_stored(cli, store, sample_prices, offline_yahoo):
+    offline_yahoo.histories.update({"GOOG": sample_prices("GOOG"), "KO": sample_prices("KO")})
+
+    result = cli("fetch", "GOOG", "NOSUCH", "KO", "--store", store.root)
+
+    assert result.exit_code == 75
+    assert result.stderr.splitlines()[-1] == (
+        "Error: 1 of 3 tickers not stored: NOSUCH (not found); the others were"
+    )
+    assert store.tickers() == ["GOOG", "KO"]
+    assert offline_yahoo.sleeps == []  # an unknown symbol is not retried
+
+
+def test_rate_limit_that_recovers_is_retried_with_backoff(cli, store, sample_prices, offline_yahoo):
+    offline_yahoo.histories["GOOG"] = sample_prices("GOOG")
+    offline_yahoo.faults["GOOG"] = [RATE_LIMITED, RATE_LIMITED, RATE_LIMITED, RATE_LIMITED]
+
+    result = cli("fetch", "GOOG", "--store", store.root)
+
+    assert result.exit_code == 0, result.stderr
+    assert len(store.read("GOOG")) == 2148
+    # yfinance retries a 4xx once itself, so four 429s cost us two attempts: waits 1s then 2s.
+    assert offline_yahoo.sleeps == [1.0, 2.0]
+
+
+def test_rate_limit_that_never_recovers_exits_75_and_keeps_the_store(
+    cli, store, sample_prices, offline_yahoo
+):
+    store.write("KO", sample_prices("KO"), origin="test")
+    before = store_bytes(store)
+    offline_yahoo.histories["GOOG"] = sample_prices("GOOG")
+    offline_yahoo.faults["GOOG"] = [RATE_LIMITED] * 100
+
+    result = cli("fetch", "GOOG", "--store", store.root)
+
+    assert result.exit_code == 75
+    assert "GOOG (failed)" in result.stderr
+    assert offline_yahoo.sleeps == [1.0, 2.0, 4.0, 8.0]  # five attempts, exponential waits
+    assert store_bytes(store) == before
+
+
+def test_network_error_is_retried_then_reported(cli, store, sample_prices, offline_yahoo):
+    offline_yahoo.histories["GOOG"] = sample_prices("GOOG")
+    offline_yahoo.faults["GOOG"] = [requests.exceptions.ConnectionError("connection refused")] * 100
+
+    result = cli("fetch", "GOOG", "--store", store.root)
+
+    assert result.exit_code == 75
+    assert "GOOG (failed)" in result.stderr
+    assert len(offline_yahoo.sleeps) == 4
+    assert not store.has("GOOG")
+
+
+def test_fetch_with_no_tickers_updates_every_stored_one(cli, store, sample_prices, offline_yahoo):
+    for name in ("GOOG", "KO"):
+        store.write(name, sample_prices(name).iloc[:-3], origin="test")
+        offline_yahoo.histories[name] = sample_prices(name)
+
+    result = cli("fetch", "--store", store.root)
+
+    assert result.exit_code == 0, result.stderr
+    assert {symbol for symbol, _ in offline_yahoo.chart_requests} == {"GOOG", "KO"}
+    assert len(store.read("KO")) == 8313
+
+
+def test_yfinance_caches_live_under_the_store_not_home(
+    cli, store, sample_prices, offline_yahoo, isolated_home
+):
+    offline_yahoo.histories["GOOG"] = sample_prices("GOOG")
+    assert cli("fetch", "GOOG", "--store", store.root).exit_code == 0
+    assert any(store.cache_dir.iterdir())
+    assert [p for p in isolated_home.rglob("*") if "yfinance" in p.name.lower()] == []
+
+
+def test_explicit_start_and_end_are_passed_to_yahoo(store, sample_prices):
+    fake = FakeYahoo({"GOOG": sample_prices("GOOG")})
+    fetching.fetch_tickers(
+        store, make_source(fake, store), ["GOOG"], date(2010, 1, 4), date(2010, 2, 1), "XNYS", AFTER_CLOSE
+    )
+    stored = store.read("GOOG")
+    assert (stored["date"].iloc[0], stored["date"].iloc[-1]) == (
+        pd.Timestamp("2010-01-04"),
+        pd.Timestamp("2010-01-29"),
+    )
