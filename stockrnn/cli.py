@@ -10,6 +10,7 @@ import functools
 import logging
 import sys
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -224,6 +225,276 @@ def store_list(store_dir: Path | None = StoreOption) -> None:
             s.last.date().isoformat(),
             s.source,
             s.fetched_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    say(table)
+
+
+class Cell(str, Enum):
+    gru = "gru"
+    lstm = "lstm"
+    rnn = "rnn"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+RunsOption = typer.Option(
+    None, "--runs", help="Runs folder [default: $STOCKRNN_RUNS, else ~/.local/share/stockrnn/runs]."
+)
+RunOption = typer.Option("latest", "--run", help="Run id, or `latest`.")
+JsonOption = typer.Option(False, "--json", help="Print a machine-readable summary on stdout instead.")
+FORECASTERS = ("model", "naive", "drift", "linear_ar")
+
+
+def _metrics_table(metrics: dict, title: str) -> Table:
+    table = Table(title=title)
+    for name in ("scope", "forecaster", "MAE", "RMSE", "MAPE %", "MASE", "MAE / naive", "direction"):
+        table.add_column(name, justify="left" if name in ("scope", "forecaster") else "right")
+    for scope, by_forecaster in metrics.items():
+        for name in FORECASTERS:
+            m = by_forecaster[name]
+            table.add_row(
+                scope if name == "model" else "",
+                name,
+                f"{m['mae']:.4f}",
+                f"{m['rmse']:.4f}",
+                f"{m['mape']:.3f}",
+                f"{m['mase']:.4f}",
+                f"{m['mae_vs_naive']:.4f}",
+                f"{m['direction']:.3f}",
+            )
+        table.add_section()
+    return table
+
+
+def _print_json(data) -> None:
+    import json
+
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _epoch_reporter(json_output: bool):
+    """A rich progress bar on a terminal; plain lines otherwise; nothing with --quiet or --json."""
+    if state.quiet or json_output:
+        return None, None, None
+    if not stdout.is_terminal:
+
+        def on_epoch(report, total):
+            stderr.print(
+                f"epoch {report.epoch}/{total} train_loss={report.train_loss:.5f} "
+                f"val_loss={report.val_loss:.5f} ({report.seconds:.1f}s)"
+            )
+            log.info(
+                "epoch %d train_loss=%.5f val_loss=%.5f", report.epoch, report.train_loss, report.val_loss
+            )
+
+        return None, on_epoch, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stdout,
+    )
+    epochs = progress.add_task("epoch", total=None)
+    batches = progress.add_task("batches", total=None)
+
+    def on_batch(number, total):
+        progress.update(batches, completed=number, total=total)
+
+    def on_epoch(report, total):
+        progress.update(
+            epochs,
+            completed=report.epoch,
+            total=total,
+            description=f"epoch  train {report.train_loss:.4f}  val {report.val_loss:.4f}",
+        )
+
+    return progress, on_epoch, on_batch
+
+
+@app.command()
+@handles_errors
+def train(
+    config_file: Path | None = typer.Option(
+        None, "--config", help="TOML config (see configs/); default: packaged defaults."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a key: --set model.hidden_size=32 (repeatable)."
+    ),
+    tickers: list[str] = typer.Option(
+        [], "--ticker", help="Train on this ticker (repeatable); sets data.tickers."
+    ),
+    model: Cell | None = typer.Option(None, "--model", help="Recurrent cell; sets model.cell."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs; sets training.epochs."),
+    device: Device | None = typer.Option(None, "--device", help="auto: CUDA, else MPS, else CPU."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed; sets training.seed."),
+    store_dir: Path | None = StoreOption,
+    runs_dir: Path | None = RunsOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Train a GRU/LSTM on stored prices and score it against naive, drift and linear baselines."""
+    from stockrnn import paths, pipeline
+    from stockrnn.config import load_config
+    from stockrnn.store import PriceStore
+
+    shortcuts = list(overrides)
+    if tickers:
+        shortcuts.append("data.tickers=[" + ", ".join(f'"{t}"' for t in tickers) + "]")
+    for key, value in (
+        ("model.cell", model),
+        ("training.epochs", epochs),
+        ("training.device", device),
+        ("training.seed", seed),
+    ):
+        if value is not None:
+            shortcuts.append(f'{key}="{value.value}"' if isinstance(value, Enum) else f"{key}={value}")
+    config = load_config(config_file, shortcuts)
+    store = PriceStore(paths.store_dir(store_dir))
+    progress, on_epoch, on_batch = _epoch_reporter(json_output)
+    if progress is not None:
+        with progress:
+            outcome = pipeline.train(config, store, paths.runs_dir(runs_dir), on_epoch, on_batch)
+    else:
+        outcome = pipeline.train(config, store, paths.runs_dir(runs_dir), on_epoch, on_batch)
+    log.info("trained run %s", outcome.run_id)
+    if json_output:
+        _print_json(
+            {
+                "run_id": outcome.run_id,
+                "path": str(outcome.path),
+                "device": outcome.device,
+                "best_epoch": outcome.best_epoch,
+                "epochs_run": outcome.epochs_run,
+                "seconds_per_epoch": outcome.seconds_per_epoch,
+                "metrics": outcome.metrics,
+            }
+        )
+        return
+    say(_metrics_table(outcome.metrics, f"test split, run {outcome.run_id}"))
+    say(
+        f"run {outcome.run_id} saved to {outcome.path} (best epoch {outcome.best_epoch} of "
+        f"{outcome.epochs_run}, {outcome.seconds_per_epoch:.2f}s/epoch on {outcome.device})"
+    )
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    run_name: str = RunOption,
+    since_training: bool = typer.Option(
+        False,
+        "--since-training",
+        help="Score on sessions stored after the run's data ended (true out-of-sample).",
+    ),
+    store_dir: Path | None = StoreOption,
+    runs_dir: Path | None = RunsOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Print a run's test-split scores, or score it on sessions stored since it was trained."""
+    from stockrnn import paths, pipeline
+    from stockrnn.runs import load_run
+    from stockrnn.store import PriceStore
+
+    run = load_run(paths.runs_dir(runs_dir), run_name)
+    if since_training:
+        metrics = pipeline.evaluate_since_training(run, PriceStore(paths.store_dir(store_dir)))
+        title = f"sessions after {run.manifest['split']['test_end']}, run {run.run_id}"
+    else:
+        metrics = run.metrics
+        title = f"test split, run {run.run_id}"
+    if json_output:
+        _print_json({"run_id": run.run_id, "since_training": since_training, "metrics": metrics})
+        return
+    say(_metrics_table(metrics, title))
+
+
+@app.command()
+@handles_errors
+def predict(
+    run_name: str = RunOption,
+    tickers: list[str] = typer.Option(
+        [], "--ticker", help="Only these tickers (repeatable); default: the run's."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Forecasts folder [default: $STOCKRNN_FORECASTS, else ~/.local/share/stockrnn/forecasts].",
+    ),
+    allow_stale: bool = typer.Option(
+        False, "--allow-stale", help="Forecast even from data older than the last close."
+    ),
+    store_dir: Path | None = StoreOption,
+    runs_dir: Path | None = RunsOption,
+    lock_timeout: float = LockTimeoutOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Forecast each ticker's next trading session from its newest stored data; write Parquet."""
+    import pandas as pd
+
+    from stockrnn import paths, pipeline
+    from stockrnn.forecast import write_forecasts
+    from stockrnn.runs import load_run
+    from stockrnn.store import PriceStore
+
+    run = load_run(paths.runs_dir(runs_dir), run_name)
+    store = PriceStore(paths.store_dir(store_dir))
+    frame = pipeline.forecast_frame(run, store, tickers or None, pd.Timestamp.now(tz="UTC"), allow_stale)
+    written = write_forecasts(frame, paths.forecasts_dir(out), lock_timeout)
+    log.info("wrote %d forecasts to %s", len(frame), ", ".join(map(str, written)))
+    if json_output:
+        rows = frame.assign(asof=frame["asof"].dt.date, target_date=frame["target_date"].dt.date)
+        _print_json(
+            {"run_id": run.run_id, "files": [str(p) for p in written], "forecasts": rows.to_dict("records")}
+        )
+        return
+    table = Table(title=f"forecasts, run {run.run_id}")
+    for name in ("ticker", "asof", "target date", "last close", "predicted close", "predicted return"):
+        table.add_column(name, justify="left" if name in ("ticker", "asof", "target date") else "right")
+    for row in frame.itertuples():
+        table.add_row(
+            row.ticker,
+            str(row.asof.date()),
+            str(row.target_date.date()),
+            f"{row.last_close:.4f}",
+            f"{row.predicted_close:.4f}",
+            f"{row.predicted_return:+.5f}",
+        )
+    say(table)
+    say("written to " + ", ".join(str(p) for p in written))
+
+
+@app.command()
+@handles_errors
+def runs(runs_dir: Path | None = RunsOption) -> None:
+    """List trained runs with their headline test metrics."""
+    from stockrnn import paths
+    from stockrnn.runs import LATEST, list_runs, resolve_run_id
+
+    root = paths.runs_dir(runs_dir)
+    found = list_runs(root)
+    if not found:
+        raise MissingInputError(f"no runs in {root}; train one with `stockrnn train`")
+    latest = resolve_run_id(root, LATEST)
+    table = Table(title=f"runs in {root}")
+    for name in ("run", "created", "cell", "tickers", "MAE / naive", "direction", ""):
+        table.add_column(name)
+    for run in found:
+        headline = run.manifest["headline"]
+        table.add_row(
+            run.run_id,
+            run.manifest["created_at"],
+            run.config["model"]["cell"],
+            ",".join(run.manifest["tickers"]),
+            f"{headline['mae_vs_naive']:.4f}",
+            f"{headline['direction']:.3f}",
+            "latest" if run.run_id == latest else "",
         )
     say(table)
 

@@ -14,7 +14,7 @@ COMMANDS = sorted(command.name or command.callback.__name__ for command in app.r
 
 
 def test_the_command_set_is_what_the_readme_documents():
-    assert COMMANDS == ["fetch", "store"]
+    assert COMMANDS == ["evaluate", "fetch", "predict", "runs", "store", "train"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,0 +1,142 @@
+"""Typed training configuration: TOML file + `--set section.key=value`, validated in this one place.
+
+The model defaults here are the packaged defaults; configs/default.toml spells out the same values
+(a test keeps the two identical), so `stockrnn train` works from any directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stockrnn.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    tickers: list[str] = Field(default_factory=lambda: ["GSPC"], min_length=1)
+    exchange: str = "XNYS"
+
+
+class FeaturesConfig(_Section):
+    target: Literal["log_return", "close"] = "log_return"
+    scaler: Literal["standard", "minmax", "robust"] = "standard"
+    lookback: int = Field(60, ge=2, le=2000)
+
+
+class SplitConfig(_Section):
+    train: float = Field(0.70, gt=0, lt=1)
+    val: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.15, gt=0, lt=1)
+    train_end: date | None = None
+    val_end: date | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitConfig:
+        if self.train + self.val + self.test > 1 + 1e-9:
+            raise ValueError(
+                f"train + val + test = {self.train + self.val + self.test:g} is over 1; the fractions share one history"
+            )
+        if (self.train_end is None) != (self.val_end is None):
+            raise ValueError("train_end and val_end go together")
+        if self.train_end is not None and self.train_end >= self.val_end:
+            raise ValueError(f"train_end ({self.train_end}) must be before val_end ({self.val_end})")
+        return self
+
+
+class ModelConfig(_Section):
+    cell: Literal["gru", "lstm", "rnn"] = "gru"
+    hidden_size: int = Field(64, ge=1, le=4096)
+    num_layers: int = Field(2, ge=1, le=8)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class TrainingConfig(_Section):
+    epochs: int = Field(30, ge=1, le=10_000)
+    batch_size: int = Field(128, ge=1, le=1_000_000)
+    learning_rate: float = Field(1e-3, gt=0, le=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    patience: int = Field(5, ge=1)
+    grad_clip: float = Field(1.0, gt=0)
+    seed: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+
+class Config(_Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {key!r}; see configs/default.toml for the keys"
+    if "input" in error and not isinstance(error["input"], dict):
+        return f"{key} = {error['input']!r}: {message}"
+    return f"{key}: {message}" if key else message
+
+
+def validate(raw: dict[str, Any], origin: str) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{origin}: {_describe(first)}") from None
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML value (`64`, `0.5`, `true`, `["AAPL", "KO"]`), else the text as a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    key, sep, text = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(
+            f"--set {assignment!r} must look like section.key=value (e.g. model.hidden_size=32)"
+        )
+    section, name = parts
+    target = raw.setdefault(section, {})
+    if not isinstance(target, dict):
+        raise ConfigError(f"--set {assignment!r}: {section!r} is not a section")
+    target[name] = _parse_value(text.strip())
+
+
+def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read `path` (or the packaged defaults), apply `section.key=value` overrides, validate."""
+    raw: dict[str, Any] = {}
+    origin = "defaults"
+    if path is not None:
+        path = Path(path)
+        origin = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; see configs/ for examples")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    if overrides:
+        origin += " with --set"
+    return validate(raw, origin)

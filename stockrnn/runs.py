@@ -1,0 +1,155 @@
+"""A run directory: resolved config, manifest, weights-only checkpoint, metrics, test predictions.
+
+<runs>/<run_id>/
+  config.json               the resolved configuration
+  manifest.json             features, lookback, scaler parameters, split dates, data fingerprint,
+                            library versions, seed, training summary, headline metrics
+  model.pt                  state_dict only; loaded with torch.load(weights_only=True)
+  metrics.json              every forecaster's scores on the test split
+  test_predictions.parquet  date, ticker, actual, model and each baseline, in prices
+<runs>/latest               the newest run's id
+
+A run is written into a hidden folder and renamed into place, so it appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from stockrnn.atomic import fsync_dir, write_text_atomic
+from stockrnn.errors import DataError, MissingInputError, OutputError
+from stockrnn.locking import exclusive
+
+LATEST = "latest"
+FILES = ("config.json", "manifest.json", "model.pt", "metrics.json", "test_predictions.parquet")
+
+
+@dataclass
+class Run:
+    run_id: str
+    path: Path
+    config: dict
+    manifest: dict
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.path / "metrics.json").read_text())
+
+
+def new_run_id(runs_root: Path, cell: str, tickers: list[str]) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    label = tickers[0].replace("^", "") + (f"+{len(tickers) - 1}" if len(tickers) > 1 else "")
+    run_id = f"{stamp}-{cell}-{label}"
+    suffix = 1
+    while (runs_root / run_id).exists():
+        suffix += 1
+        run_id = f"{stamp}-{cell}-{label}-{suffix}"
+    return run_id
+
+
+def _write_json(path: Path, data) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def save_run(
+    runs_root: Path,
+    run_id: str,
+    config: dict,
+    manifest: dict,
+    state_dict: dict,
+    metrics: dict,
+    test_predictions: pd.DataFrame,
+    lock_timeout: float = 30.0,
+) -> Path:
+    import torch
+
+    runs_root = Path(runs_root)
+    with exclusive(runs_root / ".lock", lock_timeout, what=f"the runs folder {runs_root}"):
+        staging = runs_root / f".incomplete-{run_id}"
+        final = runs_root / run_id
+        try:
+            staging.mkdir(parents=True)
+            _write_json(staging / "config.json", config)
+            _write_json(staging / "manifest.json", manifest)
+            _write_json(staging / "metrics.json", metrics)
+            torch.save(state_dict, staging / "model.pt")
+            test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
+            for name in ("model.pt", "test_predictions.parquet"):
+                with open(staging / name, "rb") as fh:
+                    os.fsync(fh.fileno())
+            fsync_dir(staging)
+            os.rename(staging, final)
+            fsync_dir(runs_root)
+            write_text_atomic(runs_root / LATEST, run_id + "\n")
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OutputError(f"cannot write run {final}: {exc.strerror or exc}") from exc
+    return final
+
+
+def resolve_run_id(runs_root: Path, name: str) -> str:
+    if name != LATEST:
+        return name
+    try:
+        return (Path(runs_root) / LATEST).read_text().strip()
+    except FileNotFoundError:
+        raise MissingInputError(f"no runs in {runs_root}; train one with `stockrnn train`") from None
+
+
+def load_run(runs_root: Path, name: str = LATEST) -> Run:
+    run_id = resolve_run_id(runs_root, name)
+    path = Path(runs_root) / run_id
+    if not (path / "manifest.json").is_file():
+        raise MissingInputError(f"no run {run_id!r} in {runs_root}; `stockrnn runs` lists them")
+    try:
+        config = json.loads((path / "config.json").read_text())
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"run {run_id}: unreadable config or manifest ({exc})") from None
+    return Run(run_id, path, config, manifest)
+
+
+def load_weights(run: Run, model) -> None:
+    """Load the run's weights into `model`; never unpickles anything but tensors."""
+    import pickle
+
+    import torch
+
+    weights = run.path / "model.pt"
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"run {run.run_id}: {weights.name} is not a loadable weights-only checkpoint ({first_line}); retrain"
+        ) from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise DataError(
+            f"run {run.run_id}: weights do not fit the model its config describes ({str(exc).splitlines()[0]})"
+        ) from None
+
+
+def list_runs(runs_root: Path) -> list[Run]:
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and not entry.name.startswith(".") and (entry / "manifest.json").is_file():
+            try:
+                found.append(load_run(root, entry.name))
+            except DataError:
+                continue
+    return found

@@ -1,0 +1,140 @@
+"""Train -> run -> evaluate -> predict, on synthetic and real prices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from synthetic import ar1_returns, prices_from_returns
+
+from stockrnn import pipeline
+from stockrnn.config import load_config
+from stockrnn.forecast import read_forecasts, write_forecasts
+from stockrnn.models import RecurrentForecaster
+from stockrnn.runs import load_run
+from stockrnn.training import PanelTensors, predict_scaled
+
+SMALL = [
+    "features.lookback=20",
+    "model.hidden_size=16",
+    "model.num_layers=1",
+    "training.epochs=15",
+    "training.batch_size=64",
+    "training.learning_rate=0.003",
+    "training.device='cpu'",
+]
+NOW = pd.Timestamp("2026-11-20 22:00", tz="UTC")
+
+
+def small_config(*extra: str, tickers=("SYN",)):
+    quoted = ", ".join(f'"{t}"' for t in tickers)
+    return load_config(None, [*SMALL, f"data.tickers=[{quoted}]", *extra])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+def test_every_cell_maps_windows_to_one_value_each(cell):
+    model = RecurrentForecaster(cell, n_features=4, hidden_size=8, num_layers=2, dropout=0.2)
+    assert model(torch.zeros(5, 30, 4)).shape == (5,)
+    assert model.rnn.batch_first and model.rnn.dropout == 0.2
+    assert RecurrentForecaster(cell, 4, 8, num_layers=1, dropout=0.2).rnn.dropout == 0.0
+
+
+@pytest.mark.slow
+def test_gru_clearly_beats_naive_on_ar1_returns(store, tmp_path):
+    store.write("SYN", prices_from_returns(ar1_returns(2000, phi=0.5)), origin="test")
+    outcome = pipeline.train(small_config(), store, tmp_path / "runs")
+    # The best possible ratio for AR(1) with phi 0.5 is about sqrt(1 - 0.25) = 0.87.
+    assert outcome.metrics["SYN"]["model"]["mae_vs_naive"] < 0.92
+    assert outcome.metrics["SYN"]["model"]["direction"] > 0.6
+
+
+@pytest.mark.slow
+def test_gru_is_not_materially_worse_than_naive_on_a_random_walk(store, tmp_path):
+    store.write("SYN", prices_from_returns(ar1_returns(2000, phi=0.0, seed=1)), origin="test")
+    outcome = pipeline.train(small_config(), store, tmp_path / "runs")
+    assert outcome.metrics["SYN"]["model"]["mae_vs_naive"] < 1.02
+
+
+@pytest.fixture
+def trained(store, tmp_path):
+    """A small GRU trained on a two-ticker synthetic panel: (run, store, runs folder)."""
+    store.write("SYN", prices_from_returns(ar1_returns(900, phi=0.5)), origin="test")
+    store.write("ALT", prices_from_returns(ar1_returns(900, phi=-0.3, seed=3)), origin="test")
+    runs = tmp_path / "runs"
+    outcome = pipeline.train(small_config("training.epochs=3", tickers=("SYN", "ALT")), store, runs)
+    return load_run(runs, outcome.run_id), store, runs
+
+
+def test_same_seed_gives_identical_metrics(trained):
+    run, store, runs = trained
+    again = pipeline.train(small_config("training.epochs=3", tickers=("SYN", "ALT")), store, runs)
+    assert again.metrics == run.metrics
+    assert again.run_id != run.run_id
+    assert load_run(runs, "latest").run_id == again.run_id
+
+
+def test_run_folder_holds_the_documented_files(trained):
+    run, _, _ = trained
+    assert sorted(p.name for p in run.path.iterdir()) == sorted(
+        ["config.json", "manifest.json", "metrics.json", "model.pt", "test_predictions.parquet"]
+    )
+    manifest = run.manifest
+    assert manifest["features"] == ["log_return"] and manifest["lookback"] == 20
+    assert set(manifest["scalers"]) == {"SYN", "ALT"}
+    assert len(manifest["data_fingerprint"]) == 64
+    assert set(run.metrics) == {"pooled", "SYN", "ALT"}
+    assert set(run.metrics["pooled"]) == {"model", "naive", "drift", "linear_ar"}
+
+
+def test_checkpoint_round_trip_reproduces_the_test_predictions(trained):
+    run, store, _ = trained
+    _, model = pipeline.restore(run)
+    panel = pipeline.run_panel(run, store, run.manifest["tickers"])
+    stored = pd.read_parquet(run.path / "test_predictions.parquet")
+    ends = panel.window_ends(20, pd.Timestamp(run.manifest["split"]["val_end"]), None)
+    from stockrnn.baselines import scaled_target_to_price
+
+    again = scaled_target_to_price(
+        panel, ends, predict_scaled(model, PanelTensors(panel, 20, torch.device("cpu")), ends)
+    )
+    np.testing.assert_allclose(np.sort(again), np.sort(stored["model"].to_numpy()), rtol=1e-9)
+    assert len(stored) == run.manifest["windows"]["test"]
+
+
+def test_prices_after_t_change_no_forecast_for_a_date_up_to_t(trained, tmp_path):
+    run, store, _ = trained
+    _, model = pipeline.restore(run)
+    t = pd.Timestamp(run.manifest["split"]["val_end"])
+    before = pipeline.run_panel(run, store, ["SYN"])
+    changed = store.read("SYN")
+    later = changed["date"] > t
+    changed.loc[later, "close"] *= 1.5
+    store.write("SYN", changed, origin="test")
+    after = pipeline.run_panel(run, store, ["SYN"])
+    ends = before.window_ends(20, None, t)
+    forecast_before = predict_scaled(model, PanelTensors(before, 20, torch.device("cpu")), ends)
+    forecast_after = predict_scaled(model, PanelTensors(after, 20, torch.device("cpu")), ends)
+    assert np.array_equal(forecast_before, forecast_after)
+    late = before.window_ends(20, t, None)
+    late_before = predict_scaled(model, PanelTensors(before, 20, torch.device("cpu")), late)
+    late_after = predict_scaled(model, PanelTensors(after, 20, torch.device("cpu")), late)
+    assert not np.array_equal(late_before, late_after)  # the test can see a change when there is one
+
+
+def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp_path):
+    run, store, _ = trained
+    frame = pipeline.forecast_frame(run, store, None, NOW, allow_stale=True)
+    last = store.read("SYN")["date"].iloc[-1]
+    syn = frame.set_index("ticker").loc["SYN"]
+    assert syn["asof"] == last
+    from stockrnn.calendar import next_session
+
+    assert syn["target_date"] == next_session("XNYS", last)
+    assert syn["predicted_close"] == pytest.approx(syn["last_close"] * np.exp(syn["predicted_return"]))
+    out = tmp_path / "forecasts"
+    write_forecasts(frame, out)
+    write_forecasts(frame, out)
+    written = read_forecasts(out)
+    assert sorted(written["ticker"]) == ["ALT", "SYN"]
+    assert set(written["asof"].astype(str)) == {str(last.date())}
