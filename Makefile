@@ -22,10 +22,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv: the pinned CPU torch first, then stockrnn with dev tools
 
-demo: install ## Load the bundled sample into a store under .demo/ and list it
+STOCKRNN_DEMO := $(VENV)/bin/stockrnn
+DEMO_PATHS := --store $(DEMO_DIR)/store --runs $(DEMO_DIR)/runs
+
+demo: install ## Sample -> store -> train the default GRU -> evaluate -> predict, all under .demo/
 	rm -rf $(DEMO_DIR)
-	$(VENV)/bin/stockrnn fetch --sample --store $(DEMO_DIR)/store
-	$(VENV)/bin/stockrnn store --store $(DEMO_DIR)/store
+	$(STOCKRNN_DEMO) fetch --sample --store $(DEMO_DIR)/store
+	$(STOCKRNN_DEMO) store --store $(DEMO_DIR)/store
+	$(STOCKRNN_DEMO) train $(DEMO_PATHS)
+	$(STOCKRNN_DEMO) evaluate --runs $(DEMO_DIR)/runs
+	@echo "The sample ends in 2018, so predict needs --allow-stale (a cron job would not pass it)."
+	$(STOCKRNN_DEMO) predict --allow-stale $(DEMO_PATHS) --out $(DEMO_DIR)/forecasts
 
 test: install ## Run the whole test suite (offline; slow end-to-end tests included)
 	$(PY) -m pytest

@@ -28,7 +28,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     epilog="Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
 )
-stdout = Console(highlight=False, soft_wrap=True)
+# Off a terminal rich would wrap tables at 80 columns; logs and pipes read better wider.
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("stockrnn")
 

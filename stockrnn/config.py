@@ -68,6 +68,7 @@ class TrainingConfig(_Section):
     batch_size: int = Field(128, ge=1, le=1_000_000)
     learning_rate: float = Field(1e-3, gt=0, le=1)
     weight_decay: float = Field(0.0, ge=0, le=1)
+    loss: Literal["mse", "mae", "huber"] = "huber"
     patience: int = Field(5, ge=1)
     grad_clip: float = Field(1.0, gt=0)
     seed: int = Field(0, ge=0)

@@ -1,4 +1,4 @@
-"""The training loop, written out plainly: shuffled mini-batches of windows, Adam, MSE, gradient
+"""The training loop, written out plainly: shuffled mini-batches of windows, Adam, an MSE/MAE/Huber loss, gradient
 clipping, early stopping on validation loss, best weights restored at the end."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from torch import nn
 from stockrnn.config import TrainingConfig
 from stockrnn.errors import ConfigError, DataError
 from stockrnn.windows import Panel
+
+LOSSES = {"mse": nn.functional.mse_loss, "mae": nn.functional.l1_loss, "huber": nn.functional.huber_loss}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,12 +80,12 @@ def predict_scaled(
 
 
 @torch.no_grad()
-def _mean_loss(model: nn.Module, data: PanelTensors, ends: torch.Tensor, batch_size: int) -> float:
+def _mean_loss(model: nn.Module, data: PanelTensors, ends: torch.Tensor, loss_fn, batch_size: int) -> float:
     model.eval()
     total, count = 0.0, 0
     for chunk in ends.split(batch_size):
         x, y = data.batch(chunk)
-        total += nn.functional.mse_loss(model(x), y, reduction="sum").item()
+        total += loss_fn(model(x), y, reduction="sum").item()
         count += len(chunk)
     return total / max(count, 1)
 
@@ -111,6 +113,7 @@ def train_model(
     )
     result = TrainResult(best_epoch=0, best_val_loss=float("inf"))
     best_state = copy.deepcopy(model.state_dict())
+    loss_fn = LOSSES[config.loss]
     n_batches = (len(train_ends) + config.batch_size - 1) // config.batch_size
 
     for epoch in range(1, config.epochs + 1):
@@ -120,7 +123,7 @@ def train_model(
         train_total = 0.0
         for batch_number, ends in enumerate(order.split(config.batch_size), start=1):
             x, y = data.batch(ends)
-            loss = nn.functional.mse_loss(model(x), y)
+            loss = loss_fn(model(x), y)
             if not torch.isfinite(loss):
                 raise DataError(
                     f"training diverged: the loss is {loss.item()} at epoch {epoch}, batch {batch_number}; "
@@ -133,7 +136,7 @@ def train_model(
             train_total += loss.item() * len(ends)
             if on_batch:
                 on_batch(batch_number, n_batches)
-        val_loss = _mean_loss(model, data, val_index, 4096)
+        val_loss = _mean_loss(model, data, val_index, loss_fn, 4096)
         report = EpochReport(epoch, train_total / len(train_ends), val_loss, time.perf_counter() - started)
         result.history.append(report)
         if on_epoch:

@@ -51,7 +51,7 @@ def test_prices_after_the_training_split_leave_every_scaler_parameter_unchanged(
 def test_each_ticker_is_scaled_on_its_own_training_rows(sample_prices):
     panel = panel_for({"KO": sample_prices("KO"), "XOM": sample_prices("XOM")}, "2000-12-29")
     assert panel.scalers["KO"] != panel.scalers["XOM"]
-    for index, ticker in enumerate(panel.tickers):
+    for index in range(len(panel.tickers)):
         rows = (panel.ticker_ids == index) & (panel.dates <= np.datetime64("2000-12-29"))
         assert panel.features[rows, 0].mean() == pytest.approx(0.0, abs=1e-5)
         assert panel.features[rows, 0].std() == pytest.approx(1.0, abs=1e-3)
