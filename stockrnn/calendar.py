@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 import pandas as pd
 
@@ -13,14 +13,25 @@ from stockrnn.errors import ConfigError, DataError
 _CALENDAR_START = "1980-01-01"
 
 
+def _quietly(function):
+    """exchange-calendars emits pandas deprecation warnings; a cron run must not print them."""
+
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 @lru_cache(maxsize=8)
+@_quietly
 def get_calendar(name: str):
     import exchange_calendars as xcals
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # its pandas deprecation notices are not the user's concern
-            return xcals.get_calendar(name, start=_CALENDAR_START)
+        return xcals.get_calendar(name, start=_CALENDAR_START)
     except xcals.errors.InvalidCalendarName:
         raise ConfigError(
             f"exchange calendar {name!r} is unknown; use an ISO MIC such as XNYS, XLON or XTKS"
@@ -35,6 +46,7 @@ def _check_in_bounds(calendar, day: pd.Timestamp) -> None:
         )
 
 
+@_quietly
 def last_closed_session(name: str, now: pd.Timestamp) -> pd.Timestamp:
     """The newest session whose close is at or before `now` (a tz-aware instant)."""
     calendar = get_calendar(name)
@@ -42,6 +54,7 @@ def last_closed_session(name: str, now: pd.Timestamp) -> pd.Timestamp:
     return calendar.minute_to_session(previous_close, direction="previous").tz_localize(None)
 
 
+@_quietly
 def next_session(name: str, day: pd.Timestamp) -> pd.Timestamp:
     """The first session after `day`: what a forecast made with `day`'s close is for."""
     calendar = get_calendar(name)
@@ -51,6 +64,7 @@ def next_session(name: str, day: pd.Timestamp) -> pd.Timestamp:
     return calendar.date_to_session(day + pd.Timedelta(days=1), direction="next")
 
 
+@_quietly
 def sessions_between(name: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     """Sessions from `first` to `last`, both included."""
     calendar = get_calendar(name)

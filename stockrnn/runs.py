@@ -122,12 +122,15 @@ def load_run(runs_root: Path, name: str = LATEST) -> Run:
 def load_weights(run: Run, model) -> None:
     """Load the run's weights into `model`; never unpickles anything but tensors."""
     import pickle
+    import warnings
 
     import torch
 
     weights = run.path / "model.pt"
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before refusing them
+            state = torch.load(weights, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
