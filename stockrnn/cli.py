@@ -195,7 +195,13 @@ def fetch(
                 exchange,
             )
     for o in outcomes:
-        log.info("fetch %s: %s, %d rows added %s", o.ticker, o.status, o.rows_added, o.message)
+        log.info(
+            "fetch %s: %s, %d rows added%s",
+            o.ticker,
+            o.status,
+            o.rows_added,
+            f" ({o.message})" if o.message else "",
+        )
     failed = [o for o in outcomes if not o.ok]
     if failed:
         stderr.print(_fetch_table(outcomes))

@@ -104,3 +104,48 @@ def test_help_does_not_import_torch_or_pandas():
     code = "import sys; from stockrnn.cli import app; print('torch' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_a_second_process_waits_for_the_lock_then_exits_75_naming_the_holder(tmp_path):
+    store = tmp_path / "store"
+    holder_code = (
+        "import sys, time; from pathlib import Path; from stockrnn.locking import exclusive\n"
+        f"with exclusive(Path({str(store / '.lock')!r}), 5, 'test'):\n"
+        "    print('held', flush=True); time.sleep(30)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", holder_code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stockrnn",
+                "fetch",
+                "--sample",
+                "--store",
+                str(store),
+                "--lock-timeout",
+                "0.5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 75
+    assert f"is locked by pid {holder.pid} on " in second.stderr
+    assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
+    assert not (store / "prices").exists()
+
+
+def test_quiet_prints_nothing_on_success_and_log_file_gets_plain_lines(cli, tmp_path):
+    log_file = tmp_path / "stockrnn.log"
+    result = cli("--quiet", "--log-file", log_file, "fetch", "--sample", "--store", tmp_path / "store")
+    assert result.exit_code == 0
+    assert (result.stdout, result.stderr) == ("", "")
+    lines = log_file.read_text().splitlines()
+    assert any(line.endswith(" INFO stockrnn: fetch GSPC: imported, 5031 rows added") for line in lines)
+    assert "\x1b[" not in log_file.read_text()
