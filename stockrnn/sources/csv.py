@@ -9,16 +9,9 @@ import numpy as np
 import pandas as pd
 
 from stockrnn.errors import DataError, MissingInputError
+from stockrnn.sources import YAHOO_COLUMNS
 from stockrnn.store import PRICE_COLUMNS, validate_prices
 
-YAHOO_COLUMNS = {
-    "Open": "open",
-    "High": "high",
-    "Low": "low",
-    "Close": "close",
-    "Adj Close": "adj_close",
-    "Volume": "volume",
-}
 REQUIRED = ("Date", "Close")
 # Yahoo and spreadsheet exports spell a missing value these ways.
 MISSING_MARKERS = {"", "null", "NaN", "nan", "NA", "N/A"}

@@ -20,19 +20,10 @@ from tenacity import (
 )
 
 from stockrnn.errors import DataError, TemporaryError
+from stockrnn.sources import YAHOO_COLUMNS
 from stockrnn.store import PRICE_COLUMNS
 
 log = logging.getLogger(__name__)
-
-# yfinance's labels, selected by name: its column order has changed between releases.
-_COLUMNS = {
-    "Open": "open",
-    "High": "high",
-    "Low": "low",
-    "Close": "close",
-    "Adj Close": "adj_close",
-    "Volume": "volume",
-}
 
 
 class TickerNotFound(Exception):
@@ -156,7 +147,7 @@ class YahooSource:
         if index.tz is not None:
             index = index.tz_localize(None)  # bars are stamped at midnight, exchange time
         prices = pd.DataFrame({"date": index.normalize().astype("datetime64[ns]")})
-        for label, name in _COLUMNS.items():
+        for label, name in YAHOO_COLUMNS.items():
             column = bars[label].to_numpy(dtype="float64") if label in bars.columns else float("nan")
             prices[name] = column
         prices["volume"] = prices["volume"].round().astype("Int64")
