@@ -152,7 +152,7 @@ def train(config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_
             "best_val_loss": result.best_val_loss,
             "seconds_per_epoch": result.seconds_per_epoch,
         },
-        "headline": {k: v for k, v in metrics[next(iter(metrics))]["model"].items()},
+        "headline": dict(metrics[next(iter(metrics))]["model"]),
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     path = save_run(
@@ -200,6 +200,8 @@ def _run_tickers(run: Run, requested: list[str] | None) -> list[str]:
 
 def evaluate_since_training(run: Run, store: PriceStore) -> dict:
     """Score the run on sessions stored after the data it was trained and tested on."""
+    import torch
+
     from stockrnn.training import PanelTensors
 
     config, model = restore(run)
@@ -213,8 +215,6 @@ def evaluate_since_training(run: Run, store: PriceStore) -> dict:
             f"no sessions stored after {split.test_end.date()}, where run {run.run_id}'s data ended; "
             "run `stockrnn fetch` and try again later"
         )
-    import torch
-
     data = PanelTensors(panel, lookback, torch.device("cpu"))
     predictions = _forecasts_in_prices(model, panel, data, new_ends, train_ends, lookback)
     return score_all(panel, new_ends, predictions, naive_scale_per_ticker(panel, train_ends))
