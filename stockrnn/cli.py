@@ -206,7 +206,8 @@ def fetch(
     if failed:
         stderr.print(_fetch_table(outcomes))
         names = ", ".join(f"{o.ticker} ({o.status})" for o in failed)
-        raise TemporaryError(f"{len(failed)} of {len(outcomes)} tickers not stored: {names}; the others were")
+        others = "; the others were" if len(failed) < len(outcomes) else ""
+        raise TemporaryError(f"{len(failed)} of {len(outcomes)} tickers not stored: {names}{others}")
     say(_fetch_table(outcomes))
 
 

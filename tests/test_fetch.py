@@ -12,6 +12,7 @@ from conftest import store_bytes
 from yahoo_mock import RATE_LIMITED, FakeYahoo, bar_timestamp
 
 from stockrnn import fetching
+from stockrnn.errors import TemporaryError
 from stockrnn.sources import yahoo
 from stockrnn.sources.yahoo import YahooSource
 
@@ -187,3 +188,73 @@ def test_explicit_start_and_end_are_passed_to_yahoo(store, sample_prices):
         pd.Timestamp("2010-01-04"),
         pd.Timestamp("2010-01-29"),
     )
+
+
+NETWORK_FAULTS = {
+    "read_timeout": requests.exceptions.ReadTimeout("read timed out"),
+    "connect_timeout": requests.exceptions.ConnectTimeout("connect timed out"),
+    "connection_refused": requests.exceptions.ConnectionError("[Errno 111] Connection refused"),
+    "http_500": (500, "Internal Server Error"),
+    "http_502": (502, "<html>Bad Gateway</html>"),
+    "http_503": (503, "Service Unavailable"),
+    "rate_limited": RATE_LIMITED,
+    "truncated_json": (200, '{"chart": {"result": [{"meta": {"currency": "USD", "sym'),
+    "malformed_json": (200, '{"chart": {"result": [{"timestamp": "yesterday"}], "error": null}}'),
+    "html_instead_of_json": (200, "<html><body>Will be right back</body></html>"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(NETWORK_FAULTS))
+def test_network_fault_on_one_ticker_names_it_stores_the_others_and_exits_75(
+    cli, store, sample_prices, offline_yahoo, fault
+):
+    for name in ("GOOG", "KO"):
+        offline_yahoo.histories[name] = sample_prices(name)
+    offline_yahoo.faults["GOOG"] = [NETWORK_FAULTS[fault]] * 100
+
+    result = cli("fetch", "GOOG", "KO", "--store", store.root)
+
+    assert result.exit_code == 75
+    assert result.stderr.splitlines()[-1] == "Error: 1 of 2 tickers not stored: GOOG (failed); the others were"
+    assert "Traceback" not in result.output
+    assert store.tickers() == ["KO"]
+    assert offline_yahoo.sleeps == [1.0, 2.0, 4.0, 8.0]  # retried with backoff, 15 s of waiting in all
+
+
+@pytest.mark.parametrize("fault", sorted(NETWORK_FAULTS))
+def test_network_fault_that_clears_is_retried_and_the_ticker_stored(
+    cli, store, sample_prices, offline_yahoo, fault
+):
+    offline_yahoo.histories["GOOG"] = sample_prices("GOOG")
+    offline_yahoo.faults["GOOG"] = [NETWORK_FAULTS[fault]] * 2
+
+    result = cli("fetch", "GOOG", "--store", store.root)
+
+    assert result.exit_code == 0, result.stderr
+    assert len(store.read("GOOG")) == 2148
+    assert 1 <= len(offline_yahoo.sleeps) <= 2
+
+
+def test_empty_reply_for_one_ticker_of_many_names_it_and_stores_the_rest(
+    cli, store, sample_prices, offline_yahoo
+):
+    for name in ("GOOG", "KO", "AAPL"):
+        offline_yahoo.histories[name] = sample_prices(name)
+    offline_yahoo.histories["KO"] = sample_prices("KO").iloc[:0]
+
+    result = cli("fetch", "GOOG", "KO", "AAPL", "--store", store.root)
+
+    assert result.exit_code == 75
+    assert result.stderr.splitlines()[-1] == "Error: 1 of 3 tickers not stored: KO (not found); the others were"
+    assert store.tickers() == ["AAPL", "GOOG"]
+
+
+def test_total_retry_time_is_bounded_even_when_each_wait_is_allowed(store, sample_prices):
+    fake = FakeYahoo({"GOOG": sample_prices("GOOG")}, faults={"GOOG": [(503, "down")] * 100})
+    waited = []
+    source = YahooSource(
+        store.cache_dir, session=fake.session(), max_attempts=50, max_total_wait_s=0.0, sleep=waited.append
+    )
+    with pytest.raises(TemporaryError, match=r"GOOG: .* \(gave up after 1 attempts\)"):
+        source.history("GOOG")
+    assert waited == []

@@ -96,7 +96,11 @@ class YahooSource:
 
     def _download_once(self, ticker: str, start: date | None, end: date | None) -> pd.DataFrame:
         import yfinance as yf
+        from yfinance.data import YfData
 
+        # yfinance memoizes the reply of its timezone lookup, a bad one included (a 200 carrying an
+        # HTML error page): without this every retry would parse the same bad reply again.
+        YfData.cache_get.cache_clear()
         try:
             with warnings.catch_warnings():
                 # yfinance's own pandas deprecation warnings are not ours to print from cron.
