@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import SAMPLE, store_bytes
 
@@ -50,62 +53,79 @@ def test_importing_again_adds_only_new_dates(cli, store, tmp_path):
     assert len(store.read("X")) == 3
 
 
+BAD = Path(__file__).parent / "data" / "bad"
+# Every file in tests/data/bad and the problem its one-line error must name.
 BAD_FILES = {
-    "empty": (b"", "the file is empty"),
-    "header_only": (HEADER.encode(), "has a header but no rows"),
-    "missing_close": (b"Date,Open\n2024-01-02,1\n", "missing column(s) Close"),
-    "wrong_columns": (b"Datum,Schluss\n2024-01-02,1\n", "missing column(s) Date, Close"),
-    "non_numeric": (
-        (HEADER + "2024-01-02,10,11,9,abc,10,1\n").encode(),
-        "line 2: Close 'abc' is not a number",
-    ),
-    "zero_price": (
-        (HEADER + GOOD_ROWS + "2024-01-04,0,1,1,1,1,1\n").encode(),
-        "line 4: open 0.0 is not a positive",
-    ),
-    "negative": ((HEADER + "2024-01-02,10,11,9,-3,10,1\n").encode(), "line 2: close -3.0 is not a positive"),
-    "nan": ((HEADER + "2024-01-02,10,11,9,NaN,10,1\n").encode(), "line 2: close is missing"),
-    "inf": ((HEADER + "2024-01-02,10,inf,9,10,10,1\n").encode(), "line 2: high inf is not a positive finite"),
-    "duplicate_dates": (
-        (HEADER + GOOD_ROWS + "2024-01-03,1,1,1,99,1,1\n").encode(),
-        "line 4: date 2024-01-03 appears more than once",
-    ),
-    "unsorted": (
-        (HEADER + "2024-01-03,1,1,1,1,1,1\n2024-01-02,1,1,1,1,1,1\n").encode(),
-        "line 3: date 2024-01-02 comes after 2024-01-03",
-    ),
-    "bad_date": ((HEADER + "2024-13-45,1,1,1,1,1,1\n").encode(), "line 2: Date '2024-13-45' is not"),
-    "mixed_time_zones": (
-        (HEADER + "2024-01-02 00:00:00-05:00,1,1,1,1,1,1\n2024-01-03 00:00:00+01:00,1,1,1,1,1,1\n").encode(),
-        "mixed time zones in Date",
-    ),
-    "not_utf8": (HEADER.encode() + b"2024-01-02,1,1,1,\xff\xfe,1,1\n", "is not UTF-8 text"),
-    "ragged": ((HEADER + "2024-01-02,1,1\n").encode(), "line 2: 3 fields, the header has 7"),
-    "fractional_volume": (
-        (HEADER + "2024-01-02,1,1,1,1,1,1.5\n").encode(),
-        "Volume 1.5 is not a whole number",
-    ),
+    "empty.csv": "the file is empty",
+    "header_only.csv": "has a header but no rows",
+    "missing_close.csv": "missing column(s) Close",
+    "wrong_columns.csv": "missing column(s) Date, Close",
+    "non_numeric.csv": "line 2: Close 'abc' is not a number",
+    "zero_price.csv": "line 4: open 0.0 is not a positive",
+    "negative_price.csv": "line 2: close -3.0 is not a positive",
+    "nan.csv": "line 2: close is missing",
+    "inf.csv": "line 2: high inf is not a positive finite",
+    "duplicate_dates.csv": "line 4: date 2024-01-03 appears more than once",
+    "unsorted.csv": "line 3: date 2024-01-02 comes after 2024-01-03",
+    "bad_date.csv": "line 2: Date '2024-13-45' is not",
+    "mixed_time_zones.csv": "mixed time zones in Date",
+    "not_utf8.csv": "is not UTF-8 text",
+    "ragged.csv": "line 2: 3 fields, the header has 7",
+    "fractional_volume.csv": "Volume 1.5 is not a whole number",
+    "wrong_dtypes.parquet": "column Close has type string; expected a number",
+    "negative_price.parquet": "row 2: close -1.0 is not a positive",
+    "truncated.parquet": "unreadable Parquet file",
+    "random_10mb.bin": "is not UTF-8 text",
 }
 
 
+@pytest.fixture(scope="session")
+def random_10mb(tmp_path_factory) -> Path:
+    """Generated, not committed: ten megabytes of seeded random bytes."""
+    path = tmp_path_factory.mktemp("bad") / "random_10mb.bin"
+    path.write_bytes(np.random.default_rng(0).bytes(10 * 2**20))
+    return path
+
+
+def test_the_bad_corpus_holds_exactly_the_cases_this_file_checks():
+    assert sorted(p.name for p in BAD.iterdir() if p.name != "README.md") == sorted(
+        name for name in BAD_FILES if name != "random_10mb.bin"
+    )
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
-def test_bad_file_exits_65_with_one_line_and_store_unchanged(cli, store, tmp_path, case):
-    content, problem = BAD_FILES[case]
+def test_bad_file_exits_65_with_one_line_and_store_unchanged(cli, store, tmp_path, random_10mb, case):
     good = tmp_path / "good.csv"
     good.write_text(HEADER + GOOD_ROWS)
     assert cli("fetch", "--from-csv", good, "--ticker", "X", "--store", store.root).exit_code == 0
     before = store_bytes(store)
-    bad = tmp_path / f"{case}.csv"
-    bad.write_bytes(content)
+    bad = random_10mb if case == "random_10mb.bin" else BAD / case
 
     result = cli("fetch", "--from-csv", bad, "--ticker", "X", "--store", store.root)
 
     assert result.exit_code == 65
     assert result.stderr.startswith(f"Error: {bad}")
-    assert problem in result.stderr
+    assert BAD_FILES[case] in result.stderr
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
     assert store_bytes(store) == before
+
+
+def test_parquet_in_yahoo_layout_imports_like_the_same_csv(cli, store, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_file = tmp_path / "x.csv"
+    csv_file.write_text(HEADER + GOOD_ROWS)
+    parquet_file = tmp_path / "y.parquet"
+    frame = pd.read_csv(csv_file, parse_dates=["Date"])
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet_file)
+
+    assert cli("fetch", "--from-csv", csv_file, "--ticker", "X", "--store", store.root).exit_code == 0
+    assert cli("fetch", "--from-csv", parquet_file, "--ticker", "Y", "--store", store.root).exit_code == 0
+
+    columns = ["date", "open", "high", "low", "close", "adj_close", "volume"]
+    assert store.read("X")[columns].equals(store.read("Y")[columns])
 
 
 def test_missing_csv_file_exits_66(cli, store, tmp_path):

@@ -215,7 +215,9 @@ def test_network_fault_on_one_ticker_names_it_stores_the_others_and_exits_75(
     result = cli("fetch", "GOOG", "KO", "--store", store.root)
 
     assert result.exit_code == 75
-    assert result.stderr.splitlines()[-1] == "Error: 1 of 2 tickers not stored: GOOG (failed); the others were"
+    assert (
+        result.stderr.splitlines()[-1] == "Error: 1 of 2 tickers not stored: GOOG (failed); the others were"
+    )
     assert "Traceback" not in result.output
     assert store.tickers() == ["KO"]
     assert offline_yahoo.sleeps == [1.0, 2.0, 4.0, 8.0]  # retried with backoff, 15 s of waiting in all
@@ -245,7 +247,9 @@ def test_empty_reply_for_one_ticker_of_many_names_it_and_stores_the_rest(
     result = cli("fetch", "GOOG", "KO", "AAPL", "--store", store.root)
 
     assert result.exit_code == 75
-    assert result.stderr.splitlines()[-1] == "Error: 1 of 3 tickers not stored: KO (not found); the others were"
+    assert (
+        result.stderr.splitlines()[-1] == "Error: 1 of 3 tickers not stored: KO (not found); the others were"
+    )
     assert store.tickers() == ["AAPL", "GOOG"]
 
 

@@ -1,4 +1,7 @@
-"""Import a CSV in Yahoo's layout: Date, Open, High, Low, Close, Adj Close, Volume (or Date, Close)."""
+"""Import a file in Yahoo's layout: Date, Open, High, Low, Close, Adj Close, Volume (or Date, Close).
+
+The file is CSV text, or Parquet with the same column names (told apart by Parquet's magic bytes).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +20,54 @@ REQUIRED = ("Date", "Close")
 MISSING_MARKERS = {"", "null", "NaN", "nan", "NA", "N/A"}
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+PARQUET_MAGIC = b"PAR1"
+
+
+def _read_raw(path: Path) -> tuple[pd.DataFrame, str]:
+    """The file's cells as text (one parser and one validator for both formats) and its row noun."""
     if not path.is_file():
         raise MissingInputError(f"CSV file {path} does not exist")
+    content = path.read_bytes()
+    if content[:4] == PARQUET_MAGIC:
+        return _read_raw_parquet(path), "row"
+    return _read_raw_csv(path, content), "line"
+
+
+def _read_raw_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: unreadable Parquet file ({exc})") from None
+    header = table.schema.names
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)} in Parquet columns {header}; "
+            "expected Yahoo's names Date,Open,High,Low,Close,Adj Close,Volume (or Date,Close)"
+        )
+    date_type = table.schema.field("Date").type
+    textual = pa.types.is_string(date_type) or pa.types.is_large_string(date_type)
+    if not (pa.types.is_date(date_type) or pa.types.is_timestamp(date_type) or textual):
+        raise DataError(f"{path}: column Date has type {date_type}; expected a date, timestamp or text")
+    for name in YAHOO_COLUMNS:
+        if name in header:
+            kind = table.schema.field(name).type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+                raise DataError(f"{path}: column {name} has type {kind}; expected a number")
+    if table.num_rows == 0:
+        raise DataError(f"{path}: has columns but no rows")
+    # Shortest round-trip text of every value, so the CSV parser below sees exactly these numbers.
+    return pd.DataFrame(
+        {name: [None if v is None else str(v) for v in table[name].to_pylist()] for name in header}
+    )
+
+
+def _read_raw_csv(path: Path, content: bytes) -> pd.DataFrame:
+    try:
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: byte {exc.start} is not UTF-8 text; export the file as UTF-8 CSV") from None
     if "\x00" in text:
@@ -48,7 +94,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
 
 
 def _parse_dates(raw: pd.Series, path: Path, labels: pd.Series) -> pd.Series:
-    text = raw.str.strip()
+    text = raw.fillna("").str.strip()
     dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
         # Timestamps such as yfinance's to_csv output: keep the session's local date,
@@ -72,7 +118,7 @@ def _parse_dates(raw: pd.Series, path: Path, labels: pd.Series) -> pd.Series:
 
 
 def _parse_number(raw: pd.Series, column: str, path: Path, labels: pd.Series) -> pd.Series:
-    text = raw.str.strip()
+    text = raw.fillna("").str.strip()
     missing = text.isin(MISSING_MARKERS)
     numbers = pd.to_numeric(text.where(~missing), errors="coerce")
     bad = np.flatnonzero((numbers.isna() & ~missing).to_numpy())
@@ -84,8 +130,9 @@ def _parse_number(raw: pd.Series, column: str, path: Path, labels: pd.Series) ->
 def read_yahoo_csv(path: Path, source: str, fetched_at: pd.Timestamp) -> pd.DataFrame:
     """Parse and validate a Yahoo-layout CSV into the store's schema; refuse it whole on any bad row."""
     path = Path(path)
-    raw = _read_raw(path)
-    labels = pd.Series([f"line {n}" for n in range(2, len(raw) + 2)])
+    raw, row_noun = _read_raw(path)
+    first = 2 if row_noun == "line" else 1  # a CSV's line 1 is its header
+    labels = pd.Series([f"{row_noun} {n}" for n in range(first, len(raw) + first)])
     prices = pd.DataFrame({"date": _parse_dates(raw["Date"], path, labels)})
     for yahoo_name, name in YAHOO_COLUMNS.items():
         prices[name] = (
