@@ -37,6 +37,21 @@ ARROW_SCHEMA = pa.schema(
     ]
 )
 
+_REFETCH = "delete the file and run `stockrnn fetch {ticker}` to rebuild it"
+
+
+def _schema_difference(schema: pa.Schema) -> str:
+    """The first way a stored file's schema differs from the store's, in a user's words."""
+    for expected in ARROW_SCHEMA:
+        if expected.name not in schema.names:
+            return f"column {expected.name} is missing"
+        found = schema.field(expected.name).type
+        if found != expected.type:
+            return f"column {expected.name} has type {found}, expected {expected.type}"
+    extra = [name for name in schema.names if name not in ARROW_SCHEMA.names]
+    return f"unexpected column(s) {', '.join(extra)}" if extra else "columns are out of order"
+
+
 _TICKER_PATTERN = re.compile(r"^[\^A-Z0-9][A-Z0-9.\-=^]{0,24}$")
 _PART_FILE = "part-0.parquet"
 
@@ -150,11 +165,13 @@ class PriceStore:
             )
         try:
             table = pq.read_table(path)
-            if not table.schema.equals(ARROW_SCHEMA, check_metadata=False):
-                raise DataError(f"{path}: unexpected columns or types {table.schema.names}")
-            return _to_library_dtypes(table.to_pandas())
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"{path}: unreadable Parquet file ({exc}); refetch the ticker") from exc
+            raise DataError(
+                f"{path}: unreadable Parquet file ({exc}); {_REFETCH.format(ticker=ticker)}"
+            ) from None
+        if not table.schema.equals(ARROW_SCHEMA, check_metadata=False):
+            raise DataError(f"{path}: {_schema_difference(table.schema)}; {_REFETCH.format(ticker=ticker)}")
+        return _to_library_dtypes(table.to_pandas())
 
     def write(self, ticker: str, prices: pd.DataFrame, origin: str) -> None:
         """Replace the ticker's whole history with `prices`, after validating every row."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from conftest import store_bytes
 
@@ -85,6 +87,25 @@ def test_corrupt_parquet_is_a_data_error_naming_the_file(store, sample_prices):
     store.ticker_file("GOOG").write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match="part-0.parquet: unreadable Parquet file"):
         store.read("GOOG")
+
+
+def test_stored_file_with_wrong_dtypes_exits_65_naming_the_column_and_the_fix(cli, store, sample_prices):
+    store.write("GOOG", sample_prices("GOOG"), origin="test")
+    path = store.ticker_file("GOOG")
+    table = pq.read_table(path)
+    close = table.schema.get_field_index("close")
+    as_text = table.set_column(close, "close", pa.array([str(v) for v in table["close"].to_pylist()]))
+    pq.write_table(as_text, path)
+    before = store_bytes(store)
+
+    result = cli("store", "--store", store.root)
+
+    assert result.exit_code == 65
+    assert result.stderr == (
+        f"Error: {path}: column close has type string, expected double; "
+        "delete the file and run `stockrnn fetch GOOG` to rebuild it\n"
+    )
+    assert store_bytes(store) == before
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(" aapl ", "AAPL"), ("^gspc", "^GSPC"), ("brk-b", "BRK-B")])
