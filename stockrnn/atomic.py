@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,10 +23,16 @@ def fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside `target`; on success it is fsynced and renamed over `target`."""
+    """Yield a temp path beside `target`; on success it is fsynced and renamed over `target`.
+
+    The caller holds the lock of `target`'s folder, so temp files of this target left by a writer
+    that was killed are ours to delete.
+    """
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        for abandoned in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            abandoned.unlink(missing_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
     except OSError as exc:
@@ -49,6 +56,3 @@ def write_atomic(target: Path, write: Callable[[Path], None]) -> None:
     with atomic_path(target) as tmp:
         write(tmp)
 
-
-def write_text_atomic(target: Path, text: str) -> None:
-    write_atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -134,7 +134,7 @@ def train(config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_
     run_id = new_run_id(Path(runs_root), config.model.cell, tickers)
     manifest = {
         "run_id": run_id,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         "tickers": tickers,
         "features": names,
         "target": config.features.target,

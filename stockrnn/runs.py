@@ -7,9 +7,10 @@
   model.pt                  state_dict only; loaded with torch.load(weights_only=True)
   metrics.json              every forecaster's scores on the test split
   test_predictions.parquet  date, ticker, actual, model and each baseline, in prices
-<runs>/latest               the newest run's id
 
 A run is written into a hidden folder and renamed into place, so it appears complete or not at all.
+That rename is the only commit point: `latest` means the complete run with the newest `created_at`,
+found by listing, so no pointer file can disagree with the folders after a crash.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stockrnn.atomic import fsync_dir, write_text_atomic
+from stockrnn.atomic import fsync_dir
 from stockrnn.errors import DataError, MissingInputError, OutputError
 from stockrnn.locking import exclusive
 
@@ -78,7 +79,10 @@ def save_run(
         staging = runs_root / f".incomplete-{run_id}"
         final = runs_root / run_id
         try:
-            staging.mkdir(parents=True)
+            runs_root.mkdir(parents=True, exist_ok=True)
+            for abandoned in runs_root.glob(".incomplete-*"):  # left by a killed writer; we hold the lock
+                shutil.rmtree(abandoned, ignore_errors=True)
+            staging.mkdir()
             _write_json(staging / "config.json", config)
             _write_json(staging / "manifest.json", manifest)
             _write_json(staging / "metrics.json", metrics)
@@ -90,7 +94,6 @@ def save_run(
             fsync_dir(staging)
             os.rename(staging, final)
             fsync_dir(runs_root)
-            write_text_atomic(runs_root / LATEST, run_id + "\n")
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise OutputError(f"cannot write run {final}: {exc.strerror or exc}") from exc
@@ -100,10 +103,10 @@ def save_run(
 def resolve_run_id(runs_root: Path, name: str) -> str:
     if name != LATEST:
         return name
-    try:
-        return (Path(runs_root) / LATEST).read_text().strip()
-    except FileNotFoundError:
-        raise MissingInputError(f"no runs in {runs_root}; train one with `stockrnn train`") from None
+    runs = list_runs(runs_root)
+    if not runs:
+        raise MissingInputError(f"no runs in {runs_root}; train one with `stockrnn train`")
+    return max(runs, key=lambda run: (str(run.manifest.get("created_at", "")), run.run_id)).run_id
 
 
 def load_run(runs_root: Path, name: str = LATEST) -> Run:
