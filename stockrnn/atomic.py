@@ -55,4 +55,3 @@ def write_atomic(target: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp_path)` and move the result into place atomically."""
     with atomic_path(target) as tmp:
         write(tmp)
-

@@ -1,0 +1,98 @@
+"""What cron sees: every command run as a real process with no terminal, output checked exactly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--epochs", "1", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
+COMMANDS = {
+    "fetch": ["fetch", "--from-csv", str(SAMPLE / "KO.csv"), "--ticker", "KO"],
+    "store": ["store"],
+    "train": ["train", "--ticker", "KO", *TINY],
+    "evaluate": ["evaluate"],
+    "predict": ["predict", "--allow-stale"],
+    "runs": ["runs"],
+}
+
+
+def run(root: Path, *args: str, no_color: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS")
+    }
+    env.update(
+        HOME=str(root / "home"),
+        STOCKRNN_STORE=str(root / "store"),
+        STOCKRNN_RUNS=str(root / "runs"),
+        STOCKRNN_FORECASTS=str(root / "forecasts"),
+        TERM="xterm-256color",  # a terminal type that allows colour, yet stdout is a pipe
+    )
+    if no_color:
+        env["NO_COLOR"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "stockrnn", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def quiet_results(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """Each command once, in pipeline order, with --quiet and a log file."""
+    root = tmp_path_factory.mktemp("cron")
+    results = {
+        name: run(root, "--quiet", "--log-file", str(root / "log"), *args) for name, args in COMMANDS.items()
+    }
+    results["root"] = root
+    return results
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_quiet_command_prints_nothing_at_all_on_success(quiet_results, command):
+    result = quiet_results[command]
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_the_log_file_gets_one_plain_line_per_event_and_no_escapes(quiet_results):
+    text = (quiet_results["root"] / "log").read_text()
+    assert "\x1b" not in text
+    assert " INFO stockrnn: fetch KO: imported, 8313 rows added\n" in text
+
+
+@pytest.mark.parametrize("no_color", [True, False], ids=["NO_COLOR", "colour-capable TERM"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_output_to_a_pipe_has_no_ansi_escapes(quiet_results, command, no_color):
+    result = run(quiet_results["root"], *COMMANDS[command], no_color=no_color)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout and "\x1b" not in result.stdout + result.stderr
+
+
+def test_fetch_output_to_a_pipe_is_exactly_the_plain_table(tmp_path):
+    result = run(tmp_path, *COMMANDS["fetch"])
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert result.stdout == (
+        "fetch\n"
+        "┏━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━┓\n"
+        "┃ ticker ┃ status   ┃ rows added ┃ first      ┃ last       ┃ note ┃\n"
+        "┡━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━┩\n"
+        "│ KO     │ imported │       8313 │ 1990-01-02 │ 2022-12-28 │      │\n"
+        "└────────┴──────────┴────────────┴────────────┴────────────┴──────┘\n"
+    )
+
+
+def test_an_error_is_exactly_one_line_on_stderr_and_nothing_on_stdout(tmp_path):
+    result = run(tmp_path, "--quiet", "predict")
+    assert result.returncode == 66
+    assert result.stdout == ""
+    assert result.stderr == f"Error: no runs in {tmp_path / 'runs'}; train one with `stockrnn train`\n"
