@@ -65,7 +65,10 @@ class ModelConfig(_Section):
 
 class TrainingConfig(_Section):
     epochs: int = Field(30, ge=1, le=10_000)
+    mode: Literal["window", "sequence"] = "sequence"
     batch_size: int = Field(128, ge=1, le=1_000_000)
+    sequence_length: int = Field(32, ge=1, le=100_000)
+    sequences_per_batch: int = Field(8, ge=1, le=100_000)
     learning_rate: float = Field(1e-3, gt=0, le=1)
     weight_decay: float = Field(0.0, ge=0, le=1)
     loss: Literal["mse", "mae", "huber"] = "huber"

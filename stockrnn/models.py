@@ -26,6 +26,12 @@ class RecurrentForecaster(nn.Module):
         outputs, _ = self.rnn(windows)  # (B, L, H)
         return self.head(outputs[:, -1]).squeeze(-1)  # (B,) the next step's scaled target
 
+    def forward_every_step(self, sequences: torch.Tensor, state=None):
+        """A forecast after every step, for sequence training; returns the state to carry on."""
+        # sequences: (B, T, F)
+        outputs, state = self.rnn(sequences, state)  # (B, T, H)
+        return self.head(outputs).squeeze(-1), state  # (B, T): step t forecasts the target of t+1
+
 
 def build_model(config, n_features: int) -> RecurrentForecaster:
     m = config.model

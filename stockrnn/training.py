@@ -1,5 +1,13 @@
-"""The training loop, written out plainly: shuffled mini-batches of windows, Adam, an MSE/MAE/Huber loss, gradient
-clipping, early stopping on validation loss, best weights restored at the end."""
+"""The training loop, written out plainly: shuffled mini-batches, Adam, an MSE/MAE/Huber loss, gradient
+clipping, early stopping on validation loss, best weights restored at the end.
+
+Two ways to cut the training split into batches, both validated on the same windows:
+- "window": one target per lookback-long window, as the textbook loop does.
+- "sequence": contiguous stretches of one ticker; the first lookback-1 steps only warm up the hidden
+  state (no gradient: truncated backpropagation), then every step predicts its next session. Each
+  target still sees at least `lookback` sessions, and a stretch of T targets costs lookback-1+T
+  steps instead of T*lookback, so an epoch takes a fraction of the compute.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +77,63 @@ class PanelTensors:
         return x, y
 
 
+class WindowBatches:
+    """Shuffled batches of window ends; a batch is `batch_size` windows with one target each."""
+
+    def __init__(self, data: PanelTensors, train_ends: np.ndarray, batch_size: int):
+        self.data = data
+        self.index = torch.from_numpy(train_ends).to(data.device)
+        self.batch_size = batch_size
+
+    def epoch(self, shuffler: torch.Generator):
+        order = self.index[torch.randperm(len(self.index), generator=shuffler).to(self.data.device)]
+        return order.split(self.batch_size)
+
+    def loss(self, model: nn.Module, ends: torch.Tensor, loss_fn) -> tuple[torch.Tensor, int]:
+        x, y = self.data.batch(ends)  # (B, L, F), (B,)
+        return loss_fn(model(x), y), len(ends)
+
+
+class SequenceBatches:
+    """Shuffled batches of contiguous stretches of `length` targets, each after a lookback-1 warm-up."""
+
+    def __init__(self, data: PanelTensors, train_ends: np.ndarray, length: int, sequences_per_batch: int):
+        self.data = data
+        self.length = length
+        self.per_batch = sequences_per_batch
+        # Runs of consecutive window ends: one per ticker (the split keeps each ticker's ends contiguous).
+        breaks = np.flatnonzero(np.diff(train_ends) != 1) + 1
+        self.runs = [(int(run[0]), len(run)) for run in np.split(train_ends, breaks)]
+        self.warmup = data.lookback - 1
+        self.steps = torch.arange(self.warmup + length, device=data.device)  # (W+T,)
+
+    def epoch(self, shuffler: torch.Generator):
+        # A fresh random phase each epoch, so stretch boundaries fall on different sessions.
+        offset = int(torch.randint(self.length, (1,), generator=shuffler))
+        firsts, sizes = [], []
+        for first, n in self.runs:
+            cuts = np.unique(np.clip(np.arange(-offset, n + self.length, self.length), 0, n))
+            firsts.extend(first + cuts[:-1])
+            sizes.extend(np.diff(cuts))
+        firsts = torch.tensor(firsts, device=self.data.device)
+        sizes = torch.tensor(sizes, device=self.data.device)
+        order = torch.randperm(len(firsts), generator=shuffler).to(self.data.device)
+        return [(firsts[i], sizes[i]) for i in order.split(self.per_batch)]
+
+    def loss(self, model: nn.Module, batch, loss_fn) -> tuple[torch.Tensor, int]:
+        firsts, sizes = batch  # (B,), (B,): first window end of each stretch and its target count
+        last_row = len(self.data.features) - 1
+        rows = (firsts[:, None] - self.warmup + self.steps[None, :]).clamp(max=last_row - 1)  # (B, W+T)
+        x = self.data.features[rows]  # (B, W+T, F)
+        y = self.data.target[rows[:, self.warmup :] + 1]  # (B, T)
+        with torch.no_grad():  # warm-up: context for the first target, no gradient through it
+            _, state = model.forward_every_step(x[:, : self.warmup]) if self.warmup else (None, None)
+        predicted, _ = model.forward_every_step(x[:, self.warmup :], state)  # (B, T)
+        counted = self.steps[None, : self.length] < sizes[:, None]  # (B, T): steps past a short stretch's end
+        losses = loss_fn(predicted, y, reduction="none")
+        return losses[counted].mean(), int(counted.sum())
+
+
 @torch.no_grad()
 def predict_scaled(
     model: nn.Module, data: PanelTensors, ends: np.ndarray, batch_size: int = 4096
@@ -106,7 +171,10 @@ def train_model(
     shuffler = torch.Generator().manual_seed(config.seed)
     model.to(device)
     data = PanelTensors(panel, lookback, device)
-    train_index = torch.from_numpy(train_ends).to(device)
+    if config.mode == "sequence":
+        batches = SequenceBatches(data, train_ends, config.sequence_length, config.sequences_per_batch)
+    else:
+        batches = WindowBatches(data, train_ends, config.batch_size)
     val_index = torch.from_numpy(val_ends).to(device)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
@@ -114,16 +182,14 @@ def train_model(
     result = TrainResult(best_epoch=0, best_val_loss=float("inf"))
     best_state = copy.deepcopy(model.state_dict())
     loss_fn = LOSSES[config.loss]
-    n_batches = (len(train_ends) + config.batch_size - 1) // config.batch_size
 
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
-        order = train_index[torch.randperm(len(train_index), generator=shuffler).to(device)]
-        train_total = 0.0
-        for batch_number, ends in enumerate(order.split(config.batch_size), start=1):
-            x, y = data.batch(ends)
-            loss = loss_fn(model(x), y)
+        epoch_batches = batches.epoch(shuffler)
+        train_total, train_count = 0.0, 0
+        for batch_number, batch in enumerate(epoch_batches, start=1):
+            loss, count = batches.loss(model, batch, loss_fn)
             if not torch.isfinite(loss):
                 raise DataError(
                     f"training diverged: the loss is {loss.item()} at epoch {epoch}, batch {batch_number}; "
@@ -133,11 +199,12 @@ def train_model(
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            train_total += loss.item() * len(ends)
+            train_total += loss.item() * count
+            train_count += count
             if on_batch:
-                on_batch(batch_number, n_batches)
+                on_batch(batch_number, len(epoch_batches))
         val_loss = _mean_loss(model, data, val_index, loss_fn, 4096)
-        report = EpochReport(epoch, train_total / len(train_ends), val_loss, time.perf_counter() - started)
+        report = EpochReport(epoch, train_total / train_count, val_loss, time.perf_counter() - started)
         result.history.append(report)
         if on_epoch:
             on_epoch(report, config.epochs)

@@ -41,9 +41,10 @@ def test_every_cell_maps_windows_to_one_value_each(cell):
 
 
 @pytest.mark.slow
-def test_gru_clearly_beats_naive_on_ar1_returns(store, tmp_path):
+@pytest.mark.parametrize("mode", ["sequence", "window"])
+def test_gru_clearly_beats_naive_on_ar1_returns(store, tmp_path, mode):
     store.write("SYN", prices_from_returns(ar1_returns(2000, phi=0.5)), origin="test")
-    outcome = pipeline.train(small_config(), store, tmp_path / "runs")
+    outcome = pipeline.train(small_config(f"training.mode='{mode}'"), store, tmp_path / "runs")
     # The best possible ratio for AR(1) with phi 0.5 is about sqrt(1 - 0.25) = 0.87.
     assert outcome.metrics["SYN"]["model"]["mae_vs_naive"] < 0.92
     assert outcome.metrics["SYN"]["model"]["direction"] > 0.6

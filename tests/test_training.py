@@ -1,0 +1,64 @@
+"""Batching for training: sequence stretches cover the training split exactly and stay in one ticker."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from test_windows import LOOKBACK, panel_for
+
+from stockrnn.models import RecurrentForecaster
+from stockrnn.training import PanelTensors, SequenceBatches, WindowBatches
+
+TRAIN_END = pd.Timestamp("2000-06-30")
+
+
+@pytest.fixture
+def panel(sample_prices):
+    return panel_for({"KO": sample_prices("KO"), "JPM": sample_prices("JPM")}, TRAIN_END)
+
+
+@pytest.mark.parametrize(("length", "per_batch"), [(32, 8), (7, 3), (1, 1), (5000, 2)])
+def test_an_epoch_of_stretches_counts_every_training_target_exactly_once(panel, length, per_batch):
+    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
+    data = PanelTensors(panel, LOOKBACK, torch.device("cpu"))
+    batches = SequenceBatches(data, train_ends, length, per_batch)
+    counted_ends = []
+    for epoch_seed in range(3):  # each epoch cuts the stretches at a different phase
+        shuffler = torch.Generator().manual_seed(epoch_seed)
+        counted_ends = []
+        for firsts, sizes in batches.epoch(shuffler):
+            assert len(firsts) <= per_batch
+            for first, size in zip(firsts.tolist(), sizes.tolist(), strict=True):
+                assert 1 <= size <= length
+                stretch = range(first - LOOKBACK + 1, first + size + 1)  # warm-up .. last target row
+                assert len(set(panel.ticker_ids[list(stretch)])) == 1
+                counted_ends.extend(range(first, first + size))
+        assert sorted(counted_ends) == train_ends.tolist()
+
+
+def test_sequence_loss_counts_only_the_steps_inside_each_stretch(panel):
+    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
+    data = PanelTensors(panel, LOOKBACK, torch.device("cpu"))
+    model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0)
+    batches = SequenceBatches(data, train_ends, length=16, sequences_per_batch=4)
+    first = int(train_ends[0])
+    loss, count = batches.loss(
+        model, (torch.tensor([first, first]), torch.tensor([16, 3])), torch.nn.functional.mse_loss
+    )
+    assert count == 19
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_the_last_step_of_a_stretch_sees_the_same_input_as_its_window(panel):
+    """Warm-up plus stretch ends on the same rows as the window of the stretch's first target."""
+    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
+    data = PanelTensors(panel, LOOKBACK, torch.device("cpu"))
+    model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0).eval()
+    first = torch.tensor([int(train_ends[5])])
+    window_x, window_y = data.batch(first)
+    batches = SequenceBatches(data, train_ends, length=1, sequences_per_batch=1)
+    with torch.no_grad():
+        sequence_loss, _ = batches.loss(model, (first, torch.tensor([1])), torch.nn.functional.mse_loss)
+        window_loss, _ = WindowBatches(data, train_ends, 1).loss(model, first, torch.nn.functional.mse_loss)
+    assert sequence_loss.item() == pytest.approx(window_loss.item(), rel=1e-5)
