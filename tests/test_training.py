@@ -62,3 +62,18 @@ def test_the_last_step_of_a_stretch_sees_the_same_input_as_its_window(panel):
         sequence_loss, _ = batches.loss(model, (first, torch.tensor([1])), torch.nn.functional.mse_loss)
         window_loss, _ = WindowBatches(data, train_ends, 1).loss(model, first, torch.nn.functional.mse_loss)
     assert sequence_loss.item() == pytest.approx(window_loss.item(), rel=1e-5)
+
+
+def test_linear_ar_from_chunked_normal_equations_equals_scikit_learn_ridge(panel):
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    from stockrnn.baselines import LinearAR
+
+    ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
+    ours = LinearAR(alpha=1.0, chunk=1000).fit(panel, ends, LOOKBACK)  # several chunks
+    x = panel.sliding_windows(LOOKBACK)[ends - LOOKBACK + 1].reshape(len(ends), -1)
+    reference = Ridge(alpha=1.0).fit(x, panel.target[ends + 1])
+    assert ours.weights == pytest.approx(reference.coef_, abs=1e-6)  # scikit-learn solves in float32
+    assert ours.predict_scaled(panel, ends, LOOKBACK) == pytest.approx(reference.predict(x), abs=1e-6)
+    assert np.isfinite(ours.intercept)
