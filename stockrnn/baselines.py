@@ -56,7 +56,7 @@ class LinearAR:
 
     name = "linear_ar"
     alpha: float = 1.0
-    chunk: int = 65536
+    chunk: int = 16384
     weights: np.ndarray | None = None
     intercept: float = 0.0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from datetime import datetime
 from enum import Enum
@@ -365,12 +366,16 @@ def train(
             shortcuts.append(f'{key}="{value.value}"' if isinstance(value, Enum) else f"{key}={value}")
     config = load_config(config_file, shortcuts)
     store = PriceStore(paths.store_dir(store_dir))
+    if os.environ.get("RANK", "0") != "0":
+        state.quiet = True  # under torchrun only rank 0 speaks
     progress, on_epoch, on_batch = _epoch_reporter(json_output)
     if progress is not None:
         with progress:
             outcome = pipeline.train(config, store, paths.runs_dir(runs_dir), on_epoch, on_batch)
     else:
         outcome = pipeline.train(config, store, paths.runs_dir(runs_dir), on_epoch, on_batch)
+    if outcome is None:
+        return  # a torchrun rank other than 0: rank 0 wrote the run
     log.info("trained run %s", outcome.run_id)
     if json_output:
         _print_json(

@@ -97,11 +97,15 @@ def _versions() -> dict[str, str]:
     }
 
 
-def train(config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_batch=None) -> TrainOutcome:
+def train(
+    config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_batch=None
+) -> TrainOutcome | None:
+    """Train, score against the baselines and save the run; None on a torchrun rank other than 0."""
     import torch
 
+    from stockrnn.distributed import leave, world_from_env
     from stockrnn.models import build_model
-    from stockrnn.training import PanelTensors, resolve_device, train_model
+    from stockrnn.training import resolve_device, train_model
 
     lookback = config.features.lookback
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
@@ -122,11 +126,41 @@ def train(config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_
         _require(ends, name, lookback)
 
     device = resolve_device(config.training.device)
+    world = world_from_env(device.type)
+    if world.active and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)  # one GPU per rank
+        torch.cuda.set_device(device)
     torch.manual_seed(config.training.seed)
     model = build_model(config, n_features=len(names))
-    result = train_model(
-        model, panel, train_ends, val_ends, lookback, config.training, device, on_epoch, on_batch
-    )
+    try:
+        result = train_model(
+            model, panel, train_ends, val_ends, lookback, config.training, device, on_epoch, on_batch, world
+        )
+        if not world.is_main:
+            return None  # rank 0 evaluates and writes the run
+        result.processes = world.size
+        return _evaluate_and_save(
+            config,
+            runs_root,
+            tickers,
+            frames,
+            names,
+            panel,
+            split,
+            device,
+            model,
+            result,
+            (train_ends, val_ends, test_ends),
+        )
+    finally:
+        leave(world)
+
+
+def _evaluate_and_save(config, runs_root, tickers, frames, names, panel, split, device, model, result, ends):
+    from stockrnn.training import PanelTensors
+
+    lookback = config.features.lookback
+    train_ends, val_ends, test_ends = ends
     data = PanelTensors(panel, lookback, device)
     predictions = _forecasts_in_prices(model, panel, data, test_ends, train_ends, lookback)
     metrics = score_all(panel, test_ends, predictions, naive_scale_per_ticker(panel, train_ends))
@@ -151,6 +185,7 @@ def train(config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_
             "epochs_run": len(result.history),
             "best_val_loss": result.best_val_loss,
             "seconds_per_epoch": result.seconds_per_epoch,
+            "processes": result.processes,
         },
         "headline": dict(metrics[next(iter(metrics))]["model"]),
     }

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from stockrnn.config import TrainingConfig
+from stockrnn.distributed import SINGLE, World
 from stockrnn.errors import ConfigError, DataError
 from stockrnn.windows import Panel
 
@@ -55,6 +56,7 @@ class TrainResult:
     best_epoch: int
     best_val_loss: float
     history: list[EpochReport] = field(default_factory=list)
+    processes: int = 1  # torchrun ranks that trained together
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -165,11 +167,17 @@ def train_model(
     device: torch.device,
     on_epoch: Callable[[EpochReport, int], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    world: World = SINGLE,
 ) -> TrainResult:
-    """Train in place; on return the model holds the weights of its best validation epoch."""
+    """Train in place; on return the model holds the weights of its best validation epoch.
+
+    Under torchrun every rank shuffles identically (same seed), takes its share of the batches and
+    averages gradients, so all ranks hold the same weights and reach the same early-stopping decision.
+    """
     torch.manual_seed(config.seed)
     shuffler = torch.Generator().manual_seed(config.seed)
     model.to(device)
+    world.broadcast_weights(model)
     data = PanelTensors(panel, lookback, device)
     if config.mode == "sequence":
         batches = SequenceBatches(data, train_ends, config.sequence_length, config.sequences_per_batch)
@@ -186,17 +194,18 @@ def train_model(
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
-        epoch_batches = batches.epoch(shuffler)
+        epoch_batches = world.shard(list(batches.epoch(shuffler)))
         train_total, train_count = 0.0, 0
         for batch_number, batch in enumerate(epoch_batches, start=1):
             loss, count = batches.loss(model, batch, loss_fn)
-            if not torch.isfinite(loss):
-                raise DataError(
-                    f"training diverged: the loss is {loss.item()} at epoch {epoch}, batch {batch_number}; "
-                    "lower training.learning_rate or check the input prices (nothing was saved)"
-                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            mean_loss = world.average_gradients(model, loss.detach())  # every rank sees the same value
+            if not torch.isfinite(mean_loss):
+                raise DataError(
+                    f"training diverged: the loss is {mean_loss.item()} at epoch {epoch}, batch {batch_number}; "
+                    "lower training.learning_rate or check the input prices (nothing was saved)"
+                )
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             train_total += loss.item() * count

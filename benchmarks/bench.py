@@ -1,0 +1,311 @@
+"""stockrnn's benchmark: every figure measured in one run, so the ratios between them mean something.
+
+    python benchmarks/bench.py            # the full table (a few minutes on 2 cores)
+    python benchmarks/bench.py --quick    # the same table, smaller, for CI (under a minute)
+
+Each measurement runs in a fresh process of its own, so its peak RSS is its own. Rows:
+- training on the GSPC sample (lookback 60, GRU 64 x 2, MSE, Adam, clip 1.0, same epochs) for the
+  plain PyTorch loop a tutorial writes (windows built by a Python loop, TensorDataset + DataLoader)
+  and for stockrnn in window and sequence mode, at 64 and 256 targets per step;
+- time until the validation MSE first reaches the reference's final one ("time to equal quality");
+- achieved GFLOP/s of each training loop beside a large fp32 matmul (the practical ceiling);
+- `stockrnn predict` as a cold process for 1, 50 and 500 tickers of a synthetic store, with RSS;
+- peak RSS of `stockrnn train` for 10, 100 and 500 tickers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+LOOKBACK, HIDDEN, LAYERS = 60, 64, 2
+
+
+# ---------------------------------------------------------------- workers (one process each)
+
+
+def _gspc_panel():
+    """The GSPC sample through stockrnn's own features, chronological split and train-only scaling."""
+    from stockrnn import fetching, pipeline
+    from stockrnn.config import load_config
+    from stockrnn.store import PriceStore
+    from stockrnn.windows import build_panel, split_dates
+
+    store = PriceStore(Path(tempfile.mkdtemp()) / "store")
+    fetching.import_csv(store, SAMPLE / "GSPC.csv", "GSPC", "sample")
+    config = load_config(None, [])
+    frames, names = pipeline.load_feature_frames(store, ["GSPC"], None, "log_return")
+    split = split_dates(frames["GSPC"]["date"].to_numpy()[LOOKBACK:], config.split)
+    panel = build_panel(frames, names, names[0], "standard", split.train_end, min_train_rows=LOOKBACK + 2)
+    train_ends = panel.window_ends(LOOKBACK, None, split.train_end)
+    val_ends = panel.window_ends(LOOKBACK, split.train_end, split.val_end)
+    return panel, train_ends, val_ends
+
+
+def _gru_flops(n_features: int, grad_steps: float, forward_steps: float) -> float:
+    """Multiply-adds of a GRU stack, x2 for FLOPs; backward costs about twice the forward."""
+    per_step = sum(2 * 3 * HIDDEN * (i + HIDDEN) for i in [n_features] + [HIDDEN] * (LAYERS - 1))
+    return per_step * (3 * grad_steps + forward_steps)
+
+
+def work_reference(batch: int, epochs: int) -> dict:
+    """The loop a tutorial writes, on stockrnn's features and scaling."""
+    import numpy as np
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    panel, train_ends, val_ends = _gspc_panel()
+
+    def windows(ends):
+        x = np.zeros((len(ends), LOOKBACK, panel.features.shape[1]), dtype=np.float32)
+        for i, end in enumerate(ends):
+            x[i] = panel.features[end - LOOKBACK + 1 : end + 1]
+        return torch.from_numpy(x), torch.from_numpy(panel.target[ends + 1].copy())
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(panel.features.shape[1], HIDDEN, LAYERS, batch_first=True, dropout=0.1)
+            self.fc = nn.Linear(HIDDEN, 1)
+
+        def forward(self, x):
+            out, _ = self.gru(x)
+            return self.fc(out[:, -1]).squeeze(-1)
+
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    train_loader = DataLoader(TensorDataset(*windows(train_ends)), batch_size=batch, shuffle=True)
+    val_loader = DataLoader(TensorDataset(*windows(val_ends)), batch_size=1024)
+    model, loss_fn = Model(), nn.MSELoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = []
+    for _ in range(epochs):
+        epoch_started = time.perf_counter()
+        model.train()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            val = sum(loss_fn(model(x), y).item() * len(y) for x, y in val_loader) / len(val_ends)
+        history.append((time.perf_counter() - epoch_started, val, time.perf_counter() - started))
+    flops = _gru_flops(panel.features.shape[1], len(train_ends) * LOOKBACK, 0)
+    return {"targets": len(train_ends), "history": history, "flops_per_epoch": flops}
+
+
+def work_stockrnn(mode: str, batch: int, epochs: int) -> dict:
+    import torch
+
+    from stockrnn.config import load_config
+    from stockrnn.models import build_model
+    from stockrnn.training import train_model
+
+    panel, train_ends, val_ends = _gspc_panel()
+    length = 32
+    overrides = [
+        f"training.mode='{mode}'",
+        f"training.batch_size={batch}",
+        f"training.sequences_per_batch={max(batch // length, 1)}",  # the same targets per step
+        f"training.sequence_length={length}",
+        "training.loss='mse'",
+        f"training.epochs={epochs}",
+        f"training.patience={epochs}",
+        "training.device='cpu'",
+    ]
+    config = load_config(None, overrides)
+    torch.manual_seed(0)
+    model = build_model(config, n_features=len(panel.feature_names))
+    history, started = [], time.perf_counter()
+
+    def on_epoch(report, _total):
+        history.append((report.seconds, report.val_loss, time.perf_counter() - started))
+
+    train_model(model, panel, train_ends, val_ends, LOOKBACK, config.training, torch.device("cpu"), on_epoch)
+    n = len(train_ends)
+    if mode == "sequence":
+        flops = _gru_flops(len(panel.feature_names), n, -(-n // length) * (LOOKBACK - 1))
+    else:
+        flops = _gru_flops(len(panel.feature_names), n * LOOKBACK, 0)
+    return {"targets": n, "history": history, "flops_per_epoch": flops}
+
+
+def work_matmul(n: int) -> dict:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = min(_timed(lambda: a @ b) for _ in range(5))
+    return {"gflops": 2 * n**3 / best / 1e9}
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+WORKERS = {"reference": work_reference, "stockrnn": work_stockrnn, "matmul": work_matmul}
+
+
+# ---------------------------------------------------------------- the parent: processes and the table
+
+
+def run_process(argv: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and stdout of one cold process (reaped with wait4 for its rusage)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise SystemExit(f"benchmark step failed: {' '.join(argv[:6])} ...\n{err.read().decode()}")
+        return wall, usage.ru_maxrss / 1024, out.read().decode()
+
+
+def worker(name: str, *args) -> tuple[dict, float]:
+    """Run a worker in its own process; its result and its peak RSS in MiB."""
+    code = (
+        f"import json, resource, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench; "
+        f"r = bench.WORKERS[{name!r}](*{list(args)!r}); "
+        "r['rss'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+    )
+    _, _, out = run_process([sys.executable, "-c", code])
+    result = json.loads(out.strip().splitlines()[-1])
+    return result, result.pop("rss")
+
+
+def synthetic_store(root: Path, tickers: int, years: int) -> None:
+    """`tickers` random-walk OHLCV histories over the last `years` of real XNYS sessions."""
+    import numpy as np
+    import pandas as pd
+
+    from stockrnn.calendar import get_calendar
+    from stockrnn.store import PriceStore
+
+    sessions = get_calendar("XNYS").sessions_in_range("2016-11-01", "2026-11-20")[-252 * years :]
+    store = PriceStore(root)
+    rng = np.random.default_rng(0)
+    for index in range(tickers):
+        close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, len(sessions))))
+        spread = np.abs(rng.normal(0, 0.01, len(sessions)))
+        frame = pd.DataFrame(
+            {
+                "date": pd.DatetimeIndex(sessions).tz_localize(None).astype("datetime64[ns]"),
+                "open": close * (1 + rng.normal(0, 0.005, len(sessions))),
+                "high": close * (1 + spread),
+                "low": close * (1 - spread),
+                "close": close,
+                "adj_close": close,
+                "volume": pd.array(rng.integers(10**5, 10**7, len(sessions)), dtype="Int64"),
+                "source": "synthetic",
+                "fetched_at": pd.Timestamp("2026-11-21", tz="UTC"),
+            }
+        )
+        frame["high"] = frame[["open", "high", "close"]].max(axis=1)
+        frame["low"] = frame[["open", "low", "close"]].min(axis=1)
+        store.write(f"S{index:03d}", frame, origin="benchmark")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for CI")
+    options = parser.parse_args()
+    quick = options.quick
+    epochs = 2 if quick else 8
+    batches = [256] if quick else [64, 256]
+    ticker_counts = [10, 50] if quick else [10, 100, 500]
+    predict_counts = [1, 10] if quick else [1, 50, 500]
+    years = 3 if quick else 10
+    stockrnn = [sys.executable, "-m", "stockrnn", "--quiet"]
+
+    print(f"stockrnn benchmark ({'quick' if quick else 'full'}), {os.cpu_count()} CPUs, one run\n")
+    matmul, _ = worker("matmul", 1024 if quick else 4096)
+    print(f"fp32 matmul ceiling: {matmul['gflops']:.1f} GFLOP/s\n")
+
+    header = f"{'loop':<22}{'batch':>6}{'windows/s':>11}{'s/epoch':>9}{'x ref':>7}{'GFLOP/s':>9}"
+    header += f"{'val MSE':>10}{'to ref quality':>16}{'x ref':>7}{'RSS MiB':>9}"
+    print(header)
+    for batch in batches:
+        rows = [("reference (tutorial)", *worker("reference", batch, epochs))]
+        for mode in ("window", "sequence"):
+            rows.append((f"stockrnn {mode}", *worker("stockrnn", mode, batch, epochs)))
+        ref = rows[0][1]
+        ref_final = ref["history"][-1][1]
+        ref_speed = ref["targets"] / _mean_epoch(ref)
+        ref_reach = _time_to(ref, ref_final)
+        for label, result, rss in rows:
+            speed = result["targets"] / _mean_epoch(result)
+            reach = _time_to(result, ref_final)
+            reach_text = f"{reach:.1f}s" if reach is not None else "not reached"
+            ratio = f"{ref_reach / reach:.1f}" if reach else "-"
+            print(
+                f"{label:<22}{batch:>6}{speed:>11.0f}{_mean_epoch(result):>9.2f}{speed / ref_speed:>7.1f}"
+                f"{result['flops_per_epoch'] / _mean_epoch(result) / 1e9:>9.1f}"
+                f"{min(h[1] for h in result['history']):>10.5f}{reach_text:>16}{ratio:>7}{rss:>9.0f}"
+            )
+    print(f"\n(reference's final validation MSE is the quality bar; {epochs} epochs each)\n")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        env = {**os.environ, "STOCKRNN_STORE": str(scratch / "store"), "STOCKRNN_RUNS": str(scratch / "runs")}
+        env["STOCKRNN_FORECASTS"] = str(scratch / "forecasts")
+        started = time.perf_counter()
+        synthetic_store(scratch / "store", max(ticker_counts), years)
+        print(
+            f"synthetic store: {max(ticker_counts)} tickers x {years} years ({time.perf_counter() - started:.0f}s)"
+        )
+        print(f"\n{'train, 1 epoch':<22}{'tickers':>8}{'rows':>10}{'wall s':>9}{'RSS MiB':>9}{'KiB/row':>9}")
+        base = None
+        for count in ticker_counts:
+            names = [f"S{i:03d}" for i in range(count)]
+            argv = [*stockrnn, "train", *sum((["--ticker", n] for n in names), []), "--epochs", "1"]
+            argv += ["--set", "training.sequences_per_batch=256", "--device", "cpu"]
+            wall, rss, _ = run_process(argv, env)
+            rows = count * (252 * years - 1)
+            base = base or (rss, rows)
+            growth = (rss - base[0]) * 1024 / (rows - base[1]) if rows > base[1] else float("nan")
+            print(f"{'stockrnn train':<22}{count:>8}{rows:>10}{wall:>9.1f}{rss:>9.0f}{growth:>9.2f}")
+        print(
+            "(KiB/row: extra RSS per extra row of data vs the smallest; a window copy would be "
+            f"{LOOKBACK * 4 * 4 / 1024:.2f} KiB/row)"
+        )
+
+        print(f"\n{'predict, cold process':<22}{'tickers':>8}{'wall s':>9}{'RSS MiB':>9}")
+        for count in predict_counts:
+            argv = [
+                *stockrnn,
+                "predict",
+                "--allow-stale",
+                *sum((["--ticker", f"S{i:03d}"] for i in range(count)), []),
+            ]
+            wall, rss, _ = run_process(argv, env)
+            print(f"{'stockrnn predict':<22}{count:>8}{wall:>9.2f}{rss:>9.0f}")
+        wall, rss, _ = run_process([sys.executable, "-m", "stockrnn", "--help"], env)
+        print(f"{'stockrnn --help':<22}{'':>8}{wall:>9.2f}{rss:>9.0f}")
+
+
+def _mean_epoch(result: dict) -> float:
+    return sum(h[0] for h in result["history"]) / len(result["history"])
+
+
+def _time_to(result: dict, target: float) -> float | None:
+    return next((h[2] for h in result["history"] if h[1] <= target), None)
+
+
+if __name__ == "__main__":
+    main()
