@@ -37,6 +37,9 @@ demo: install ## Sample -> store -> train the default GRU -> evaluate -> predict
 test: install ## Run the whole test suite (offline; slow end-to-end tests included)
 	$(PY) -m pytest
 
+bench: install ## Benchmark table: training speed vs a tutorial loop, RSS, predict (BENCH_ARGS=--quick for CI)
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
 lint: install ## ruff lint and format check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
