@@ -251,6 +251,11 @@ class Device(str, Enum):
     mps = "mps"
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 RunsOption = typer.Option(
     None, "--runs", help="Runs folder [default: $STOCKRNN_RUNS, else ~/.local/share/stockrnn/runs]."
 )
@@ -343,6 +348,9 @@ def train(
     model: Cell | None = typer.Option(None, "--model", help="Recurrent cell; sets model.cell."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs; sets training.epochs."),
     device: Device | None = typer.Option(None, "--device", help="auto: CUDA, else MPS, else CPU."),
+    precision: Precision | None = typer.Option(
+        None, "--precision", help="bf16: autocast the training steps; sets training.precision."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed; sets training.seed."),
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
@@ -360,6 +368,7 @@ def train(
         ("model.cell", model),
         ("training.epochs", epochs),
         ("training.device", device),
+        ("training.precision", precision),
         ("training.seed", seed),
     ):
         if value is not None:

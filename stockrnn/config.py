@@ -76,6 +76,7 @@ class TrainingConfig(_Section):
     grad_clip: float = Field(1.0, gt=0)
     seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 class Config(_Section):

@@ -15,8 +15,11 @@ LEVEL = "close"
 OHLCV_FEATURES = ("range", "gap", "volume_change")
 
 
-def price_basis(prices: pd.DataFrame) -> pd.Series:
-    return prices["adj_close"].fillna(prices["close"])
+def price_basis(prices: pd.DataFrame) -> np.ndarray:
+    """The adjusted close where there is one, else the close."""
+    close = prices["close"].to_numpy(dtype="float64")
+    adjusted = prices["adj_close"].to_numpy(dtype="float64", na_value=np.nan)
+    return np.where(np.isnan(adjusted), close, adjusted)
 
 
 def has_ohlcv(prices: pd.DataFrame) -> bool:
@@ -35,20 +38,23 @@ def feature_names(all_prices: list[pd.DataFrame], target: str) -> list[str]:
 def compute_features(prices: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """Features per session, indexed like `prices` minus its first row (which has no return).
 
-    Column `price` (the basis) rides along for rebuilding forecasts in price units.
+    Column `price` (the basis) rides along for rebuilding forecasts in price units. Built from
+    NumPy columns in one DataFrame construction: predict calls this once per ticker.
     """
-    price = price_basis(prices).to_numpy(dtype="float64")
-    columns: dict[str, np.ndarray] = {"date": prices["date"].to_numpy(), "price": price}
-    columns[RETURN] = np.concatenate([[np.nan], np.diff(np.log(price))])
-    if LEVEL in names:
-        columns[LEVEL] = price
-    if "range" in names:
-        columns["range"] = np.log(prices["high"].to_numpy(float) / prices["low"].to_numpy(float))
-    if "gap" in names:
-        close = prices["close"].to_numpy(float)
-        columns["gap"] = np.concatenate([[np.nan], np.log(prices["open"].to_numpy(float)[1:] / close[:-1])])
-    if "volume_change" in names:
-        volume = np.log1p(prices["volume"].to_numpy(dtype="float64", na_value=np.nan))
-        columns["volume_change"] = np.concatenate([[np.nan], np.diff(volume)])
-    frame = pd.DataFrame(columns)
-    return frame.iloc[1:].reset_index(drop=True)[["date", "price", *names]]
+    price = price_basis(prices)
+    columns: dict[str, np.ndarray] = {"date": prices["date"].to_numpy()[1:], "price": price[1:]}
+    for name in names:
+        if name == RETURN:
+            columns[name] = np.diff(np.log(price))
+        elif name == LEVEL:
+            columns[name] = price[1:]
+        elif name == "range":
+            columns[name] = np.log(prices["high"].to_numpy(float) / prices["low"].to_numpy(float))[1:]
+        elif name == "gap":
+            close = prices["close"].to_numpy(dtype="float64")
+            columns[name] = np.log(prices["open"].to_numpy(float)[1:] / close[:-1])
+        elif name == "volume_change":
+            columns[name] = np.diff(np.log1p(prices["volume"].to_numpy(dtype="float64", na_value=np.nan)))
+        else:
+            raise ValueError(f"unknown feature {name!r}")
+    return pd.DataFrame(columns)

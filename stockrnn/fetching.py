@@ -18,6 +18,7 @@ import pandas as pd
 
 from stockrnn.calendar import last_closed_session
 from stockrnn.errors import DataError, TemporaryError
+from stockrnn.features import price_basis
 from stockrnn.sources.csv import read_yahoo_csv
 from stockrnn.store import PriceStore
 
@@ -47,16 +48,12 @@ class FetchOutcome:
         return self.status in {"new", "updated", "up to date", "restated", "imported"}
 
 
-def _price_basis(prices: pd.DataFrame) -> pd.Series:
-    return prices["adj_close"].fillna(prices["close"])
-
-
 def is_restated(stored: pd.DataFrame, fresh: pd.DataFrame) -> bool:
     """True when the adjusted close of any session in both frames differs."""
     both = (
         stored[["date"]]
-        .assign(old=_price_basis(stored))
-        .merge(fresh[["date"]].assign(new=_price_basis(fresh)), on="date")
+        .assign(old=price_basis(stored))
+        .merge(fresh[["date"]].assign(new=price_basis(fresh)), on="date")
     )
     return not np.allclose(both["old"], both["new"], rtol=RESTATEMENT_RTOL, atol=0.0)
 

@@ -33,8 +33,10 @@ class TrainOutcome:
     seconds_per_epoch: float
 
 
-def load_feature_frames(store: PriceStore, tickers: list[str], names: list[str] | None, target: str):
-    prices = {t: store.read(t) for t in tickers}
+def load_feature_frames(
+    store: PriceStore, tickers: list[str], names: list[str] | None, target: str, last_rows: int | None = None
+):
+    prices = {t: store.read(t, last_rows) for t in tickers}
     names = names or feature_names(list(prices.values()), target)
     return {t: compute_features(p, names) for t, p in prices.items()}, names
 
@@ -97,16 +99,22 @@ def _versions() -> dict[str, str]:
     }
 
 
-def train(
-    config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_batch=None
-) -> TrainOutcome | None:
-    """Train, score against the baselines and save the run; None on a torchrun rank other than 0."""
-    import torch
+@dataclass
+class TrainingData:
+    """Everything training and scoring read: the feature frames, the scaled panel and its split."""
 
-    from stockrnn.distributed import leave, world_from_env
-    from stockrnn.models import build_model
-    from stockrnn.training import resolve_device, train_model
+    tickers: list[str]
+    frames: dict[str, pd.DataFrame]
+    feature_names: list[str]
+    panel: Panel
+    split: SplitDates
+    train_ends: np.ndarray  # window-end rows of each split, into the panel
+    val_ends: np.ndarray
+    test_ends: np.ndarray
 
+
+def prepare_training_data(config: Config, store: PriceStore) -> TrainingData:
+    """Stored prices -> features -> chronological split -> panel scaled on the training split."""
     lookback = config.features.lookback
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
     frames, names = load_feature_frames(store, tickers, None, config.features.target)
@@ -119,64 +127,76 @@ def train(
     panel = build_panel(
         frames, names, names[0], config.features.scaler, split.train_end, min_train_rows=lookback + 2
     )
-    train_ends = panel.window_ends(lookback, None, split.train_end)
-    val_ends = panel.window_ends(lookback, split.train_end, split.val_end)
-    test_ends = panel.window_ends(lookback, split.val_end, split.test_end)
-    for ends, name in ((train_ends, "training"), (val_ends, "validation"), (test_ends, "test")):
-        _require(ends, name, lookback)
+    ends = {
+        "training": panel.window_ends(lookback, None, split.train_end),
+        "validation": panel.window_ends(lookback, split.train_end, split.val_end),
+        "test": panel.window_ends(lookback, split.val_end, split.test_end),
+    }
+    for name, split_ends in ends.items():
+        _require(split_ends, name, lookback)
+    return TrainingData(tickers, frames, names, panel, split, *ends.values())
 
+
+def train(
+    config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_batch=None
+) -> TrainOutcome | None:
+    """Train, score against the baselines and save the run; None on a torchrun rank other than 0."""
+    import torch
+
+    from stockrnn.distributed import leave, world_from_env
+    from stockrnn.models import build_model
+    from stockrnn.training import resolve_device, train_model
+
+    data = prepare_training_data(config, store)
     device = resolve_device(config.training.device)
     world = world_from_env(device.type)
     if world.active and device.type == "cuda":
         device = torch.device("cuda", world.local_rank)  # one GPU per rank
         torch.cuda.set_device(device)
     torch.manual_seed(config.training.seed)
-    model = build_model(config, n_features=len(names))
+    model = build_model(config, n_features=len(data.feature_names))
     try:
         result = train_model(
-            model, panel, train_ends, val_ends, lookback, config.training, device, on_epoch, on_batch, world
+            model,
+            data.panel,
+            data.train_ends,
+            data.val_ends,
+            config.features.lookback,
+            config.training,
+            device,
+            on_epoch,
+            on_batch,
+            world,
         )
         if not world.is_main:
             return None  # rank 0 evaluates and writes the run
         result.processes = world.size
-        return _evaluate_and_save(
-            config,
-            runs_root,
-            tickers,
-            frames,
-            names,
-            panel,
-            split,
-            device,
-            model,
-            result,
-            (train_ends, val_ends, test_ends),
-        )
+        return _evaluate_and_save(config, runs_root, data, device, model, result)
     finally:
         leave(world)
 
 
-def _evaluate_and_save(config, runs_root, tickers, frames, names, panel, split, device, model, result, ends):
+def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, device, model, result):
     from stockrnn.training import PanelTensors
 
     lookback = config.features.lookback
-    train_ends, val_ends, test_ends = ends
-    data = PanelTensors(panel, lookback, device)
-    predictions = _forecasts_in_prices(model, panel, data, test_ends, train_ends, lookback)
-    metrics = score_all(panel, test_ends, predictions, naive_scale_per_ticker(panel, train_ends))
+    panel, test_ends = data.panel, data.test_ends
+    tensors = PanelTensors(panel, lookback, device)
+    predictions = _forecasts_in_prices(model, panel, tensors, test_ends, data.train_ends, lookback)
+    metrics = score_all(panel, test_ends, predictions, naive_scale_per_ticker(panel, data.train_ends))
 
-    run_id = new_run_id(Path(runs_root), config.model.cell, tickers)
+    run_id = new_run_id(Path(runs_root), config.model.cell, data.tickers)
     manifest = {
         "run_id": run_id,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-        "tickers": tickers,
-        "features": names,
+        "tickers": data.tickers,
+        "features": data.feature_names,
         "target": config.features.target,
         "lookback": lookback,
         "scalers": {t: s.to_json() for t, s in panel.scalers.items()},
-        "split": split.to_json(),
-        "windows": {"train": len(train_ends), "val": len(val_ends), "test": len(test_ends)},
-        "data_fingerprint": fingerprint(frames, split.test_end),
+        "split": data.split.to_json(),
+        "windows": {"train": len(data.train_ends), "val": len(data.val_ends), "test": len(test_ends)},
+        "data_fingerprint": fingerprint(data.frames, data.split.test_end),
         "versions": _versions(),
         "seed": config.training.seed,
         "device": str(device),
@@ -186,6 +206,7 @@ def _evaluate_and_save(config, runs_root, tickers, frames, names, panel, split, 
             "best_val_loss": result.best_val_loss,
             "seconds_per_epoch": result.seconds_per_epoch,
             "processes": result.processes,
+            "precision": config.training.precision,
         },
         "headline": dict(metrics[next(iter(metrics))]["model"]),
     }
@@ -214,9 +235,11 @@ def restore(run: Run):
     return config, model.eval()
 
 
-def run_panel(run: Run, store: PriceStore, tickers: list[str]) -> Panel:
-    frames, names = load_feature_frames(store, tickers, run.manifest["features"], run.manifest["target"])
-    scalers = {t: AffineScaler.from_json(run.manifest["scalers"][t]) for t in tickers}
+def run_panel(run: Run, store: PriceStore, tickers: list[str], last_rows: int | None = None) -> Panel:
+    """The tickers' features scaled with the run's own scalers; the newest `last_rows` sessions if given."""
+    manifest = run.manifest
+    frames, names = load_feature_frames(store, tickers, manifest["features"], manifest["target"], last_rows)
+    scalers = {t: AffineScaler.from_json(manifest["scalers"][t]) for t in tickers}
     return build_panel(frames, names, names[0], "", None, scalers=scalers)
 
 
@@ -273,7 +296,7 @@ def forecast_frame(
     exchange = config.data.exchange
     lookback = run.manifest["lookback"]
     tickers = _run_tickers(run, requested)
-    panel = run_panel(run, store, tickers)
+    panel = run_panel(run, store, tickers, last_rows=lookback + 1)  # +1: the first row's return needs its eve
     closed = last_closed_session(exchange, now)
     ends = []
     for index, ticker in enumerate(tickers):

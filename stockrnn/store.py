@@ -165,7 +165,8 @@ class PriceStore:
     def has(self, ticker: str) -> bool:
         return self.ticker_file(ticker).is_file()
 
-    def read(self, ticker: str) -> pd.DataFrame:
+    def read(self, ticker: str, last_rows: int | None = None) -> pd.DataFrame:
+        """The ticker's stored history in date order; only its newest `last_rows` sessions if given."""
         path = self.ticker_file(ticker)
         if not path.is_file():
             raise MissingInputError(
@@ -179,6 +180,8 @@ class PriceStore:
             ) from None
         if not table.schema.equals(ARROW_SCHEMA, check_metadata=False):
             raise DataError(f"{path}: {_schema_difference(table.schema)}; {_REFETCH.format(ticker=ticker)}")
+        if last_rows is not None:  # slice before converting: predict needs a window, not ten years
+            table = table.slice(max(table.num_rows - last_rows, 0))
         return _table_to_frame(table)
 
     def write(self, ticker: str, prices: pd.DataFrame, origin: str) -> None:

@@ -93,7 +93,7 @@ class WindowBatches:
 
     def loss(self, model: nn.Module, ends: torch.Tensor, loss_fn) -> tuple[torch.Tensor, int]:
         x, y = self.data.batch(ends)  # (B, L, F), (B,)
-        return loss_fn(model(x), y), len(ends)
+        return loss_fn(model(x).float(), y), len(ends)
 
 
 class SequenceBatches:
@@ -132,8 +132,14 @@ class SequenceBatches:
             _, state = model.forward_every_step(x[:, : self.warmup]) if self.warmup else (None, None)
         predicted, _ = model.forward_every_step(x[:, self.warmup :], state)  # (B, T)
         counted = self.steps[None, : self.length] < sizes[:, None]  # (B, T): steps past a short stretch's end
-        losses = loss_fn(predicted, y, reduction="none")
+        losses = loss_fn(predicted.float(), y, reduction="none")
         return losses[counted].mean(), int(counted.sum())
+
+
+def _autocast(device: torch.device, precision: str) -> torch.autocast:
+    """bf16: the step's matmuls run in bfloat16 where the device's autocast casts them; weights,
+    optimizer state and the loss stay fp32. Validation and forecasts always run in fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 @torch.no_grad()
@@ -197,7 +203,8 @@ def train_model(
         epoch_batches = world.shard(list(batches.epoch(shuffler)))
         train_total, train_count = 0.0, 0
         for batch_number, batch in enumerate(epoch_batches, start=1):
-            loss, count = batches.loss(model, batch, loss_fn)
+            with _autocast(device, config.precision):
+                loss, count = batches.loss(model, batch, loss_fn)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             mean_loss = world.average_gradients(model, loss.detach())  # every rank sees the same value

@@ -147,7 +147,7 @@ def build_panel(
     fitted = dict(scalers or {})
     blocks, prices, dates, ids = [], [], [], []
     for index, (ticker, frame) in enumerate(frames.items()):
-        values = frame[feature_names].to_numpy(dtype="float64")
+        values = np.column_stack([frame[name].to_numpy(dtype="float64") for name in feature_names])
         if ticker not in fitted:
             train_rows = values[frame["date"].to_numpy() <= np.datetime64(train_end)]
             if len(train_rows) < min_train_rows:

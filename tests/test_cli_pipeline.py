@@ -32,6 +32,22 @@ def test_train_json_reports_model_and_baselines(trained_cli):
     assert trained_cli["epochs_run"] == 2
 
 
+def test_train_precision_flag_is_recorded_in_the_run_manifest(cli, folders):
+    args = ["train", "--ticker", "SYN", "--epochs", "1", "--precision", "bf16", *FAST]
+    result = cli(*args, "--store", folders["store"].root, "--runs", folders["runs"], "--json")
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads(
+        (folders["runs"] / json.loads(result.stdout)["run_id"] / "manifest.json").read_text()
+    )
+    assert manifest["training"]["precision"] == "bf16"
+
+
+def test_train_with_an_unknown_precision_exits_2_naming_the_choices(cli, folders):
+    result = cli("train", "--ticker", "SYN", "--precision", "fp16", "--store", folders["store"].root)
+    assert result.exit_code == 2
+    assert "'fp16' is not one of 'fp32', 'bf16'" in result.stderr
+
+
 def test_train_without_terminal_prints_plain_epoch_lines_and_the_table(cli, folders):
     result = cli(
         "train",

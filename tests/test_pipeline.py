@@ -123,6 +123,22 @@ def test_prices_after_t_change_no_forecast_for_a_date_up_to_t(trained, tmp_path)
     assert not np.array_equal(late_before, late_after)  # the test can see a change when there is one
 
 
+def test_forecasts_from_the_newest_window_equal_those_from_the_whole_history(trained):
+    """predict reads only lookback + 1 sessions per ticker; the forecast must not change."""
+    run, store, _ = trained
+    _, model = pipeline.restore(run)
+    frame = pipeline.forecast_frame(run, store, None, NOW, allow_stale=True).set_index("ticker")
+    whole = pipeline.run_panel(run, store, ["SYN", "ALT"])
+    newest = np.array([np.flatnonzero(whole.ticker_ids == i)[-1] for i in range(2)])
+    data = PanelTensors(whole, 20, torch.device("cpu"))
+    with torch.no_grad():
+        scaled = model(data.windows[torch.from_numpy(newest) - 19].transpose(1, 2)).numpy()
+    from stockrnn.baselines import scaled_target_to_price
+
+    expected = scaled_target_to_price(whole, newest, scaled.astype("float64"))
+    np.testing.assert_array_equal(frame.loc[["SYN", "ALT"], "predicted_close"].to_numpy(), expected)
+
+
 def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp_path):
     run, store, _ = trained
     frame = pipeline.forecast_frame(run, store, None, NOW, allow_stale=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -19,6 +20,14 @@ def test_written_prices_read_back_identical(store, sample_prices):
     assert list(back.columns) == PRICE_COLUMNS
     assert back[["date", "open", "close", "adj_close"]].equals(goog[["date", "open", "close", "adj_close"]])
     assert back["volume"].tolist() == goog["volume"].tolist()
+
+
+@pytest.mark.parametrize("last_rows", [1, 61, 10**9])
+def test_reading_the_last_rows_returns_exactly_the_tail_of_the_history(store, sample_prices, last_rows):
+    store.write("KO", sample_prices("KO"), origin="test")
+    whole = store.read("KO")
+    tail = store.read("KO", last_rows=last_rows)
+    pd.testing.assert_frame_equal(tail, whole.tail(last_rows).reset_index(drop=True))
 
 
 def test_store_reads_as_one_hive_partitioned_dataset(store, sample_prices):

@@ -77,3 +77,24 @@ def test_linear_ar_from_chunked_normal_equations_equals_scikit_learn_ridge(panel
     assert ours.weights == pytest.approx(reference.coef_, abs=1e-6)  # scikit-learn solves in float32
     assert ours.predict_scaled(panel, ends, LOOKBACK) == pytest.approx(reference.predict(x), abs=1e-6)
     assert np.isfinite(ours.intercept)
+
+
+@pytest.mark.parametrize(("precision", "step_dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_precision_sets_the_dtype_of_training_steps_and_leaves_validation_in_fp32(
+    panel, precision, step_dtype
+):
+    from stockrnn.config import TrainingConfig
+    from stockrnn.training import train_model
+
+    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
+    val_ends = panel.window_ends(LOOKBACK, TRAIN_END, None)[:64]
+    model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0)
+    head_dtypes = {"train": set(), "eval": set()}
+    model.head.register_forward_hook(
+        lambda module, _inputs, output: head_dtypes["train" if module.training else "eval"].add(output.dtype)
+    )
+    config = TrainingConfig(epochs=1, sequences_per_batch=64, precision=precision)
+    result = train_model(model, panel, train_ends, val_ends, LOOKBACK, config, torch.device("cpu"))
+    assert head_dtypes == {"train": {step_dtype}, "eval": {torch.float32}}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert torch.isfinite(torch.tensor(result.best_val_loss))
