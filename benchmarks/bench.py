@@ -2,6 +2,8 @@
 
     python benchmarks/bench.py            # the full table (a few minutes on 2 cores)
     python benchmarks/bench.py --quick    # the same table, smaller, for CI (under a minute)
+    python benchmarks/bench.py --device cuda   # the training loops on a GPU
+    python benchmarks/bench.py --compile  # adds a torch.compile row (minutes of compiling)
 
 Each measurement runs in a fresh process of its own, so its peak RSS is its own. Rows:
 - training on the GSPC sample (lookback 60, GRU 64 x 2, MSE, Adam, clip 1.0, same epochs) for the
@@ -56,8 +58,8 @@ def _gru_flops(n_features: int, grad_steps: float, forward_steps: float) -> floa
     return per_step * (3 * grad_steps + forward_steps)
 
 
-def work_reference(batch: int, epochs: int) -> dict:
-    """The loop a tutorial writes, on stockrnn's features and scaling."""
+def work_reference(batch: int, epochs: int, device: str = "cpu") -> dict:
+    """The loop a tutorial writes, on stockrnn's features and scaling (batches moved to the device)."""
     import numpy as np
     import torch
     from torch import nn
@@ -85,13 +87,14 @@ def work_reference(batch: int, epochs: int) -> dict:
     started = time.perf_counter()
     train_loader = DataLoader(TensorDataset(*windows(train_ends)), batch_size=batch, shuffle=True)
     val_loader = DataLoader(TensorDataset(*windows(val_ends)), batch_size=1024)
-    model, loss_fn = Model(), nn.MSELoss()
+    model, loss_fn = Model().to(device), nn.MSELoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     history = []
     for _ in range(epochs):
         epoch_started = time.perf_counter()
         model.train()
         for x, y in train_loader:
+            x, y = x.to(device), y.to(device)
             optimizer.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
@@ -99,13 +102,14 @@ def work_reference(batch: int, epochs: int) -> dict:
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            val = sum(loss_fn(model(x), y).item() * len(y) for x, y in val_loader) / len(val_ends)
+            val = sum(loss_fn(model(x.to(device)), y.to(device)).item() * len(y) for x, y in val_loader)
+            val /= len(val_ends)
         history.append((time.perf_counter() - epoch_started, val, time.perf_counter() - started))
     flops = _gru_flops(panel.features.shape[1], len(train_ends) * LOOKBACK, 0)
     return {"targets": len(train_ends), "history": history, "flops_per_epoch": flops}
 
 
-def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32") -> dict:
+def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32", device: str = "cpu") -> dict:
     """stockrnn's training loop; variant "bf16" autocasts the steps, "compile" runs the model through
     torch.compile with a cold inductor cache (its compile time counts, as it would for a user)."""
     if variant == "compile":
@@ -126,7 +130,7 @@ def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32") -> 
         "training.loss='mse'",
         f"training.epochs={epochs}",
         f"training.patience={epochs}",
-        "training.device='cpu'",
+        f"training.device='{device}'",
         f"training.precision='{'bf16' if variant == 'bf16' else 'fp32'}'",
     ]
     config = load_config(None, overrides)
@@ -141,7 +145,7 @@ def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32") -> 
     def on_epoch(report, _total):
         history.append((report.seconds, report.val_loss, time.perf_counter() - started))
 
-    train_model(model, panel, train_ends, val_ends, LOOKBACK, config.training, torch.device("cpu"), on_epoch)
+    train_model(model, panel, train_ends, val_ends, LOOKBACK, config.training, torch.device(device), on_epoch)
     n = len(train_ends)
     if mode == "sequence":
         flops = _gru_flops(len(panel.feature_names), n, -(-n // length) * (LOOKBACK - 1))
@@ -150,12 +154,14 @@ def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32") -> 
     return {"targets": n, "history": history, "flops_per_epoch": flops}
 
 
-def work_matmul(n: int) -> dict:
+def work_matmul(n: int, device: str = "cpu") -> dict:
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     a @ b  # warm-up
-    best = min(_timed(lambda: a @ b) for _ in range(5))
+    sync()
+    best = min(_timed(lambda: (a @ b, sync())) for _ in range(5))
     return {"gflops": 2 * n**3 / best / 1e9}
 
 
@@ -233,6 +239,7 @@ def synthetic_store(root: Path, tickers: int, years: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for CI")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the loops train")
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -242,13 +249,16 @@ def main() -> None:
     quick = options.quick
     epochs = 2 if quick else 8
     batches = [256] if quick else [64, 256]
-    ticker_counts = [20, 50] if quick else [10, 100, 500]  # each fills a 256-stretch batch
+    # The smallest count must already fill the fixed-size buffers (a 256-stretch batch, the linear
+    # baseline's 16,384-window chunk), or their growth would be read as growth per row.
+    ticker_counts = [40, 80] if quick else [10, 100, 500]
     predict_counts = [1, 10] if quick else [1, 50, 500]
     years = 3 if quick else 10
     stockrnn = [sys.executable, "-m", "stockrnn", "--quiet"]
 
-    print(f"stockrnn benchmark ({'quick' if quick else 'full'}), {os.cpu_count()} CPUs, one run\n")
-    matmul, _ = worker("matmul", 1024 if quick else 4096)
+    device = options.device
+    print(f"stockrnn benchmark ({'quick' if quick else 'full'}), {os.cpu_count()} CPUs, {device}, one run\n")
+    matmul, _ = worker("matmul", 1024 if quick else 4096, device)
     print(f"fp32 matmul ceiling: {matmul['gflops']:.1f} GFLOP/s\n")
 
     header = f"{'loop':<26}{'batch':>6}{'windows/s':>11}{'s/epoch':>9}{'x ref':>7}{'GFLOP/s':>9}"
@@ -257,13 +267,16 @@ def main() -> None:
     )
     print(header)
     for batch in batches:
-        rows = [("reference (tutorial)", *worker("reference", batch, epochs))]
+        rows = [("reference (tutorial)", *worker("reference", batch, epochs, device))]
         for mode in ("window", "sequence"):
-            rows.append((f"stockrnn {mode}", *worker("stockrnn", mode, batch, epochs)))
+            rows.append((f"stockrnn {mode}", *worker("stockrnn", mode, batch, epochs, "fp32", device)))
         if batch == batches[-1]:  # measured, not kept: see the footnote
             for variant in ("bf16", "compile") if options.compile else ("bf16",):
                 rows.append(
-                    (f"stockrnn sequence {variant}", *worker("stockrnn", "sequence", batch, epochs, variant))
+                    (
+                        f"stockrnn sequence {variant}",
+                        *worker("stockrnn", "sequence", batch, epochs, variant, device),
+                    )
                 )
         ref = rows[0][1]
         ref_final = ref["history"][-1][1]
@@ -304,7 +317,7 @@ def main() -> None:
         for count in ticker_counts:
             names = [f"S{i:03d}" for i in range(count)]
             argv = [*stockrnn, "train", *sum((["--ticker", n] for n in names), []), "--epochs", "1"]
-            argv += ["--set", "training.sequences_per_batch=256", "--device", "cpu"]
+            argv += ["--set", "training.sequences_per_batch=256", "--device", device]
             wall, rss, _ = run_process(argv, env)
             rows = count * (252 * years - 1)
             base = base or (rss, rows)
