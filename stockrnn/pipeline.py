@@ -164,9 +164,9 @@ def train(
             config.features.lookback,
             config.training,
             device,
-            on_epoch,
-            on_batch,
-            world,
+            on_epoch=on_epoch,
+            on_batch=on_batch,
+            world=world,
         )
         if not world.is_main:
             return None  # rank 0 evaluates and writes the run
