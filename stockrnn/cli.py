@@ -351,6 +351,9 @@ def train(
     precision: Precision | None = typer.Option(
         None, "--precision", help="bf16: autocast the training steps; sets training.precision."
     ),
+    compile_steps: bool = typer.Option(
+        False, "--compile", help="torch.compile the training steps (long CPU runs); sets training.compile."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed; sets training.seed."),
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
@@ -373,6 +376,8 @@ def train(
     ):
         if value is not None:
             shortcuts.append(f'{key}="{value.value}"' if isinstance(value, Enum) else f"{key}={value}")
+    if compile_steps:
+        shortcuts.append("training.compile=true")
     config = load_config(config_file, shortcuts)
     store = PriceStore(paths.store_dir(store_dir))
     if os.environ.get("RANK", "0") != "0":

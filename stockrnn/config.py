@@ -77,6 +77,7 @@ class TrainingConfig(_Section):
     seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False
 
 
 class Config(_Section):

@@ -136,6 +136,19 @@ class SequenceBatches:
         return losses[counted].mean(), int(counted.sum())
 
 
+class CompiledSteps:
+    """The model's two forward paths through torch.compile, for training steps only: validation,
+    evaluation and predict stay eager, so they add no compiles and the model object is unchanged."""
+
+    def __init__(self, model: nn.Module):
+        torch._dynamo.config.allow_rnn = True  # without it dynamo leaves nn.GRU/LSTM to eager
+        self._forward = torch.compile(model.forward)
+        self.forward_every_step = torch.compile(model.forward_every_step)
+
+    def __call__(self, windows: torch.Tensor) -> torch.Tensor:
+        return self._forward(windows)
+
+
 def _autocast(device: torch.device, precision: str) -> torch.autocast:
     """bf16: the step's matmuls run in bfloat16 where the device's autocast casts them; weights,
     optimizer state and the loss stay fp32. Validation and forecasts always run in fp32."""
@@ -196,6 +209,7 @@ def train_model(
     result = TrainResult(best_epoch=0, best_val_loss=float("inf"))
     best_state = copy.deepcopy(model.state_dict())
     loss_fn = LOSSES[config.loss]
+    steps = CompiledSteps(model) if config.compile else model
 
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
@@ -204,7 +218,7 @@ def train_model(
         train_total, train_count = 0.0, 0
         for batch_number, batch in enumerate(epoch_batches, start=1):
             with _autocast(device, config.precision):
-                loss, count = batches.loss(model, batch, loss_fn)
+                loss, count = batches.loss(steps, batch, loss_fn)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             mean_loss = world.average_gradients(model, loss.detach())  # every rank sees the same value

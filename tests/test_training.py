@@ -98,3 +98,27 @@ def test_precision_sets_the_dtype_of_training_steps_and_leaves_validation_in_fp3
     assert head_dtypes == {"train": {step_dtype}, "eval": {torch.float32}}
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert torch.isfinite(torch.tensor(result.best_val_loss))
+
+
+def test_compiled_training_steps_match_eager_ones_and_leave_the_model_eager(panel):
+    """training.compile runs the steps through torch.compile (GRU included); same maths, same weights."""
+    from stockrnn.config import TrainingConfig
+    from stockrnn.training import train_model
+
+    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)[:200]
+    val_ends = panel.window_ends(LOOKBACK, TRAIN_END, None)[:64]
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    trained = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = RecurrentForecaster("gru", len(panel.feature_names), 4, 1, 0.0)
+        config = TrainingConfig(epochs=1, sequence_length=8, sequences_per_batch=8, compile=compiled)
+        result = train_model(model, panel, train_ends, val_ends, LOOKBACK, config, torch.device("cpu"))
+        trained[compiled] = (result.history[0].train_loss, model)
+    assert trained[True][0] == pytest.approx(trained[False][0], rel=1e-4)
+    for eager, compiled in zip(trained[False][1].parameters(), trained[True][1].parameters(), strict=True):
+        torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+    assert "forward" not in vars(trained[True][1])  # evaluation and predict stay eager
+    assert counters["stats"]["unique_graphs"] >= 1 and not counters["graph_break"]  # the GRU was traced
