@@ -206,7 +206,6 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
             "best_val_loss": result.best_val_loss,
             "seconds_per_epoch": result.seconds_per_epoch,
             "processes": result.processes,
-            "precision": config.training.precision,
         },
         "headline": dict(metrics[next(iter(metrics))]["model"]),
     }

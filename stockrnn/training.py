@@ -91,7 +91,7 @@ class WindowBatches:
         order = self.index[torch.randperm(len(self.index), generator=shuffler).to(self.data.device)]
         return order.split(self.batch_size)
 
-    def loss(self, model: nn.Module, ends: torch.Tensor, loss_fn) -> tuple[torch.Tensor, int]:
+    def loss(self, model: nn.Module | CompiledSteps, ends: torch.Tensor, loss_fn) -> tuple[torch.Tensor, int]:
         x, y = self.data.batch(ends)  # (B, L, F), (B,)
         return loss_fn(model(x).float(), y), len(ends)
 
@@ -122,7 +122,7 @@ class SequenceBatches:
         order = torch.randperm(len(firsts), generator=shuffler).to(self.data.device)
         return [(firsts[i], sizes[i]) for i in order.split(self.per_batch)]
 
-    def loss(self, model: nn.Module, batch, loss_fn) -> tuple[torch.Tensor, int]:
+    def loss(self, model: nn.Module | CompiledSteps, batch, loss_fn) -> tuple[torch.Tensor, int]:
         firsts, sizes = batch  # (B,), (B,): first window end of each stretch and its target count
         last_row = len(self.data.features) - 1
         rows = (firsts[:, None] - self.warmup + self.steps[None, :]).clamp(max=last_row - 1)  # (B, W+T)

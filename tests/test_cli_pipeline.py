@@ -32,14 +32,12 @@ def test_train_json_reports_model_and_baselines(trained_cli):
     assert trained_cli["epochs_run"] == 2
 
 
-def test_train_precision_flag_is_recorded_in_the_run_manifest(cli, folders):
+def test_train_precision_flag_is_recorded_in_the_run_config(cli, folders):
     args = ["train", "--ticker", "SYN", "--epochs", "1", "--precision", "bf16", *FAST]
     result = cli(*args, "--store", folders["store"].root, "--runs", folders["runs"], "--json")
     assert result.exit_code == 0, result.stderr
-    manifest = json.loads(
-        (folders["runs"] / json.loads(result.stdout)["run_id"] / "manifest.json").read_text()
-    )
-    assert manifest["training"]["precision"] == "bf16"
+    config = json.loads((folders["runs"] / json.loads(result.stdout)["run_id"] / "config.json").read_text())
+    assert config["training"]["precision"] == "bf16"
 
 
 def test_train_with_an_unknown_precision_exits_2_naming_the_choices(cli, folders):
