@@ -36,7 +36,7 @@ LOOKBACK, HIDDEN, LAYERS = 60, 64, 2
 
 def _gspc_panel():
     """The GSPC sample through stockrnn's own features, chronological split and train-only scaling."""
-    from stockrnn import fetching, pipeline
+    from stockrnn import dataset, fetching
     from stockrnn.config import load_config
     from stockrnn.store import PriceStore
     from stockrnn.windows import build_panel, split_dates
@@ -44,7 +44,7 @@ def _gspc_panel():
     store = PriceStore(Path(tempfile.mkdtemp()) / "store")
     fetching.import_csv(store, SAMPLE / "GSPC.csv", "GSPC", "sample")
     config = load_config(None, [])
-    frames, names = pipeline.load_feature_frames(store, ["GSPC"], None, "log_return")
+    frames, names = dataset.load_feature_frames(store, ["GSPC"], None, "log_return")
     split = split_dates(frames["GSPC"]["date"].to_numpy()[LOOKBACK:], config.split)
     panel = build_panel(frames, names, names[0], "standard", split.train_end, min_train_rows=LOOKBACK + 2)
     train_ends = panel.window_ends(LOOKBACK, None, split.train_end)

@@ -425,14 +425,15 @@ def evaluate(
     json_output: bool = JsonOption,
 ) -> None:
     """Print a run's test-split scores, or score it on sessions stored since it was trained."""
-    from stockrnn import paths, pipeline
+    from stockrnn import paths
     from stockrnn.runs import load_run
+    from stockrnn.scoring import evaluate_since_training
     from stockrnn.store import PriceStore
 
     run = load_run(paths.runs_dir(runs_dir), run_name)
     if since_training:
-        metrics = pipeline.evaluate_since_training(run, PriceStore(paths.store_dir(store_dir)))
-        title = f"sessions after {run.manifest['split']['test_end']}, run {run.run_id}"
+        metrics = evaluate_since_training(run, PriceStore(paths.store_dir(store_dir)))
+        title = f"sessions after {run.manifest.split.test_end.date()}, run {run.run_id}"
     else:
         metrics = run.metrics
         title = f"test split, run {run.run_id}"
@@ -465,14 +466,15 @@ def predict(
     """Forecast each ticker's next trading session from its newest stored data; write Parquet."""
     import pandas as pd
 
-    from stockrnn import paths, pipeline
+    from stockrnn import paths
     from stockrnn.forecast import write_forecasts
+    from stockrnn.predicting import forecast_frame
     from stockrnn.runs import load_run
     from stockrnn.store import PriceStore
 
     run = load_run(paths.runs_dir(runs_dir), run_name)
     store = PriceStore(paths.store_dir(store_dir))
-    frame = pipeline.forecast_frame(run, store, tickers or None, pd.Timestamp.now(tz="UTC"), allow_stale)
+    frame = forecast_frame(run, store, tickers or None, pd.Timestamp.now(tz="UTC"), allow_stale)
     written = write_forecasts(frame, paths.forecasts_dir(out), lock_timeout)
     log.info("wrote %d forecasts to %s", len(frame), ", ".join(map(str, written)))
     if json_output:
@@ -513,12 +515,12 @@ def runs(runs_dir: Path | None = RunsOption) -> None:
     for name in ("run", "created", "cell", "tickers", "MAE / naive", "direction", ""):
         table.add_column(name)
     for run in found:
-        headline = run.manifest["headline"]
+        headline = run.manifest.headline
         table.add_row(
             run.run_id,
-            run.manifest["created_at"],
+            run.manifest.created_at,
             run.config["model"]["cell"],
-            ",".join(run.manifest["tickers"]),
+            ",".join(run.manifest.tickers),
             f"{headline['mae_vs_naive']:.4f}",
             f"{headline['direction']:.3f}",
             "latest" if run.run_id == latest else "",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,9 +27,44 @@ import pandas as pd
 from stockrnn.atomic import fsync_dir
 from stockrnn.errors import DataError, MissingInputError, OutputError
 from stockrnn.locking import exclusive
+from stockrnn.windows import AffineScaler, SplitDates
 
 LATEST = "latest"
 FILES = ("config.json", "manifest.json", "model.pt", "metrics.json", "test_predictions.parquet")
+
+
+@dataclass
+class Manifest:
+    """What a run needs to be restored, scored and listed; manifest.json is its JSON form."""
+
+    run_id: str
+    created_at: str
+    tickers: list[str]
+    features: list[str]
+    target: str
+    lookback: int
+    scalers: dict[str, AffineScaler]
+    split: SplitDates
+    windows: dict[str, int]
+    data_fingerprint: str
+    versions: dict[str, str]
+    seed: int
+    device: str
+    training: dict
+    headline: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["scalers"] = {t: s.to_json() for t, s in self.scalers.items()}
+        data["split"] = self.split.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Manifest:
+        fields = dict(data)
+        fields["scalers"] = {t: AffineScaler.from_json(s) for t, s in data["scalers"].items()}
+        fields["split"] = SplitDates.from_json(data["split"])
+        return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -37,7 +72,7 @@ class Run:
     run_id: str
     path: Path
     config: dict
-    manifest: dict
+    manifest: Manifest
 
     @property
     def metrics(self) -> dict:
@@ -66,7 +101,7 @@ def save_run(
     runs_root: Path,
     run_id: str,
     config: dict,
-    manifest: dict,
+    manifest: Manifest,
     state_dict: dict,
     metrics: dict,
     test_predictions: pd.DataFrame,
@@ -84,7 +119,7 @@ def save_run(
                 shutil.rmtree(abandoned, ignore_errors=True)
             staging.mkdir()
             _write_json(staging / "config.json", config)
-            _write_json(staging / "manifest.json", manifest)
+            _write_json(staging / "manifest.json", manifest.to_json())
             _write_json(staging / "metrics.json", metrics)
             torch.save(state_dict, staging / "model.pt")
             test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
@@ -106,7 +141,7 @@ def resolve_run_id(runs_root: Path, name: str) -> str:
     runs = list_runs(runs_root)
     if not runs:
         raise MissingInputError(f"no runs in {runs_root}; train one with `stockrnn train`")
-    return max(runs, key=lambda run: (str(run.manifest.get("created_at", "")), run.run_id)).run_id
+    return max(runs, key=lambda run: (run.manifest.created_at, run.run_id)).run_id
 
 
 def load_run(runs_root: Path, name: str = LATEST) -> Run:
@@ -116,9 +151,9 @@ def load_run(runs_root: Path, name: str = LATEST) -> Run:
         raise MissingInputError(f"no run {run_id!r} in {runs_root}; `stockrnn runs` lists them")
     try:
         config = json.loads((path / "config.json").read_text())
-        manifest = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"run {run_id}: unreadable config or manifest ({exc})") from None
+        manifest = Manifest.from_json(json.loads((path / "manifest.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"run {run_id}: unreadable config or manifest ({exc!r})") from None
     return Run(run_id, path, config, manifest)
 
 
@@ -145,6 +180,17 @@ def load_weights(run: Run, model) -> None:
         raise DataError(
             f"run {run.run_id}: weights do not fit the model its config describes ({str(exc).splitlines()[0]})"
         ) from None
+
+
+def restore(run: Run):
+    """The run's config and its model with trained weights, on the CPU, in eval mode."""
+    from stockrnn.config import Config
+    from stockrnn.models import build_model
+
+    config = Config.model_validate(run.config)
+    model = build_model(config, n_features=len(run.manifest.features))
+    load_weights(run, model)
+    return config, model.eval()
 
 
 def list_runs(runs_root: Path) -> list[Run]:

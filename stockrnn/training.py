@@ -23,6 +23,7 @@ from torch import nn
 from stockrnn.config import TrainingConfig
 from stockrnn.distributed import SINGLE, World
 from stockrnn.errors import ConfigError, DataError
+from stockrnn.tensors import PanelTensors
 from stockrnn.windows import Panel
 
 LOSSES = {"mse": nn.functional.mse_loss, "mae": nn.functional.l1_loss, "huber": nn.functional.huber_loss}
@@ -61,22 +62,6 @@ class TrainResult:
     @property
     def seconds_per_epoch(self) -> float:
         return float(np.mean([h.seconds for h in self.history])) if self.history else 0.0
-
-
-class PanelTensors:
-    """The panel on the training device, with batches gathered by window-end index (no window copies)."""
-
-    def __init__(self, panel: Panel, lookback: int, device: torch.device):
-        self.lookback = lookback
-        self.features = torch.from_numpy(panel.features).to(device)  # (R, F)
-        self.windows = self.features.unfold(0, lookback, 1)  # (R-L+1, F, L), a view
-        self.target = self.features[:, panel.target_column]  # (R,)
-        self.device = device
-
-    def batch(self, ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.windows[ends - self.lookback + 1].transpose(1, 2)  # (B, L, F)
-        y = self.target[ends + 1]  # (B,) the next session's target
-        return x, y
 
 
 class WindowBatches:
@@ -153,16 +138,6 @@ def _autocast(device: torch.device, precision: str) -> torch.autocast:
     """bf16: the step's matmuls run in bfloat16 where the device's autocast casts them; weights,
     optimizer state and the loss stay fp32. Validation and forecasts always run in fp32."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-@torch.no_grad()
-def predict_scaled(
-    model: nn.Module, data: PanelTensors, ends: np.ndarray, batch_size: int = 4096
-) -> np.ndarray:
-    model.eval()
-    index = torch.from_numpy(ends).to(data.device)
-    out = [model(data.batch(chunk)[0]).float().cpu() for chunk in index.split(batch_size)]
-    return torch.cat(out).numpy().astype("float64") if out else np.empty(0)
 
 
 @torch.no_grad()

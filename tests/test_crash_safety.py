@@ -23,9 +23,8 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE
 
-from stockrnn import pipeline
 from stockrnn.forecast import read_forecasts
-from stockrnn.runs import FILES, list_runs, load_run
+from stockrnn.runs import FILES, list_runs, load_run, restore
 from stockrnn.store import PriceStore
 
 pytestmark = pytest.mark.slow
@@ -214,7 +213,7 @@ def test_killed_training_leaves_no_run_or_a_complete_one_and_the_next_succeeds(c
             new_run = load_run(folders.runs)  # `latest` is the new, complete run
             assert new_run.run_id != first_run.run_id
             assert new_files == sorted(f"{new_run.run_id}/{name}" for name in FILES)
-            pipeline.restore(new_run)  # its weights load into the model its config describes
+            restore(new_run)  # its weights load into the model its config describes
             outcomes["new"] += 1
         runs_before_rerun = len(list_runs(folders.runs))
         rerun(cli, folders, TINY_TRAIN)

@@ -59,9 +59,9 @@ def test_two_gloo_ranks_write_one_run_that_scores_like_a_single_process(tmp_path
     assert ddp.stdout.count("saved to") == 1  # rank 0 alone prints
     [single_run] = list_runs(tmp_path / "single" / "runs")
     [ddp_run] = list_runs(tmp_path / "ddp" / "runs")  # written once
-    assert (single_run.manifest["training"]["processes"], ddp_run.manifest["training"]["processes"]) == (1, 2)
-    one = single_run.manifest["headline"]["mae_vs_naive"]
-    two = ddp_run.manifest["headline"]["mae_vs_naive"]
+    assert (single_run.manifest.training["processes"], ddp_run.manifest.training["processes"]) == (1, 2)
+    one = single_run.manifest.headline["mae_vs_naive"]
+    two = ddp_run.manifest.headline["mae_vs_naive"]
     assert abs(one - two) < 0.01, (one, two)
     # Each rank took half of every epoch's batches: the same number of targets seen per epoch.
-    assert ddp_run.manifest["windows"] == single_run.manifest["windows"]
+    assert ddp_run.manifest.windows == single_run.manifest.windows

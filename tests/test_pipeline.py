@@ -12,8 +12,9 @@ from stockrnn import pipeline
 from stockrnn.config import load_config
 from stockrnn.forecast import read_forecasts, write_forecasts
 from stockrnn.models import RecurrentForecaster
-from stockrnn.runs import load_run
-from stockrnn.training import PanelTensors, predict_scaled
+from stockrnn.predicting import forecast_frame, run_panel
+from stockrnn.runs import load_run, restore
+from stockrnn.tensors import PanelTensors, predict_scaled
 
 SMALL = [
     "features.lookback=20",
@@ -81,38 +82,38 @@ def test_run_folder_holds_the_documented_files(trained):
         ["config.json", "manifest.json", "metrics.json", "model.pt", "test_predictions.parquet"]
     )
     manifest = run.manifest
-    assert manifest["features"] == ["log_return"] and manifest["lookback"] == 20
-    assert set(manifest["scalers"]) == {"SYN", "ALT"}
-    assert len(manifest["data_fingerprint"]) == 64
+    assert manifest.features == ["log_return"] and manifest.lookback == 20
+    assert set(manifest.scalers) == {"SYN", "ALT"}
+    assert len(manifest.data_fingerprint) == 64
     assert set(run.metrics) == {"pooled", "SYN", "ALT"}
     assert set(run.metrics["pooled"]) == {"model", "naive", "drift", "linear_ar"}
 
 
 def test_checkpoint_round_trip_reproduces_the_test_predictions(trained):
     run, store, _ = trained
-    _, model = pipeline.restore(run)
-    panel = pipeline.run_panel(run, store, run.manifest["tickers"])
+    _, model = restore(run)
+    panel = run_panel(run, store, run.manifest.tickers)
     stored = pd.read_parquet(run.path / "test_predictions.parquet")
-    ends = panel.window_ends(20, pd.Timestamp(run.manifest["split"]["val_end"]), None)
+    ends = panel.window_ends(20, pd.Timestamp(run.manifest.split.val_end), None)
     from stockrnn.baselines import scaled_target_to_price
 
     again = scaled_target_to_price(
         panel, ends, predict_scaled(model, PanelTensors(panel, 20, torch.device("cpu")), ends)
     )
     np.testing.assert_allclose(np.sort(again), np.sort(stored["model"].to_numpy()), rtol=1e-9)
-    assert len(stored) == run.manifest["windows"]["test"]
+    assert len(stored) == run.manifest.windows["test"]
 
 
 def test_prices_after_t_change_no_forecast_for_a_date_up_to_t(trained, tmp_path):
     run, store, _ = trained
-    _, model = pipeline.restore(run)
-    t = pd.Timestamp(run.manifest["split"]["val_end"])
-    before = pipeline.run_panel(run, store, ["SYN"])
+    _, model = restore(run)
+    t = pd.Timestamp(run.manifest.split.val_end)
+    before = run_panel(run, store, ["SYN"])
     changed = store.read("SYN")
     later = changed["date"] > t
     changed.loc[later, "close"] *= 1.5
     store.write("SYN", changed, origin="test")
-    after = pipeline.run_panel(run, store, ["SYN"])
+    after = run_panel(run, store, ["SYN"])
     ends = before.window_ends(20, None, t)
     forecast_before = predict_scaled(model, PanelTensors(before, 20, torch.device("cpu")), ends)
     forecast_after = predict_scaled(model, PanelTensors(after, 20, torch.device("cpu")), ends)
@@ -126,9 +127,9 @@ def test_prices_after_t_change_no_forecast_for_a_date_up_to_t(trained, tmp_path)
 def test_forecasts_from_the_newest_window_equal_those_from_the_whole_history(trained):
     """predict reads only lookback + 1 sessions per ticker; the forecast must not change."""
     run, store, _ = trained
-    _, model = pipeline.restore(run)
-    frame = pipeline.forecast_frame(run, store, None, NOW, allow_stale=True).set_index("ticker")
-    whole = pipeline.run_panel(run, store, ["SYN", "ALT"])
+    _, model = restore(run)
+    frame = forecast_frame(run, store, None, NOW, allow_stale=True).set_index("ticker")
+    whole = run_panel(run, store, ["SYN", "ALT"])
     newest = np.array([np.flatnonzero(whole.ticker_ids == i)[-1] for i in range(2)])
     data = PanelTensors(whole, 20, torch.device("cpu"))
     with torch.no_grad():
@@ -141,7 +142,7 @@ def test_forecasts_from_the_newest_window_equal_those_from_the_whole_history(tra
 
 def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp_path):
     run, store, _ = trained
-    frame = pipeline.forecast_frame(run, store, None, NOW, allow_stale=True)
+    frame = forecast_frame(run, store, None, NOW, allow_stale=True)
     last = store.read("SYN")["date"].iloc[-1]
     syn = frame.set_index("ticker").loc["SYN"]
     assert syn["asof"] == last

@@ -8,7 +8,8 @@ import torch
 from test_windows import LOOKBACK, panel_for
 
 from stockrnn.models import RecurrentForecaster
-from stockrnn.training import PanelTensors, SequenceBatches, WindowBatches
+from stockrnn.tensors import PanelTensors
+from stockrnn.training import SequenceBatches, WindowBatches
 
 TRAIN_END = pd.Timestamp("2000-06-30")
 

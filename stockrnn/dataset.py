@@ -1,0 +1,80 @@
+"""Stored prices -> features -> chronological split -> panel scaled on the training split."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stockrnn.config import Config
+from stockrnn.errors import DataError
+from stockrnn.features import compute_features, feature_names
+from stockrnn.store import PriceStore, normalize_ticker
+from stockrnn.windows import Panel, SplitDates, build_panel, split_dates
+
+
+def load_feature_frames(
+    store: PriceStore, tickers: list[str], names: list[str] | None, target: str, last_rows: int | None = None
+):
+    prices = {t: store.read(t, last_rows) for t in tickers}
+    names = names or feature_names(list(prices.values()), target)
+    return {t: compute_features(p, names) for t, p in prices.items()}, names
+
+
+def fingerprint(frames: dict[str, pd.DataFrame], until: pd.Timestamp) -> str:
+    """sha256 over every (ticker, date, feature) value used, so a run names its exact data."""
+    digest = hashlib.sha256()
+    for ticker, frame in sorted(frames.items()):
+        used = frame[frame["date"] <= until]
+        digest.update(ticker.encode())
+        digest.update(used["date"].to_numpy(dtype="datetime64[ns]").tobytes())
+        digest.update(np.ascontiguousarray(used.drop(columns="date").to_numpy(dtype="float64")).tobytes())
+    return digest.hexdigest()
+
+
+def _require(ends: np.ndarray, split: str, lookback: int) -> None:
+    if len(ends) == 0:
+        raise DataError(
+            f"the {split} split has no windows of {lookback} sessions; fetch more history, "
+            "shorten features.lookback or move the split dates"
+        )
+
+
+@dataclass
+class TrainingData:
+    """Everything training and scoring read: the feature frames, the scaled panel and its split."""
+
+    tickers: list[str]
+    frames: dict[str, pd.DataFrame]
+    feature_names: list[str]
+    panel: Panel
+    split: SplitDates
+    train_ends: np.ndarray  # window-end rows of each split, into the panel
+    val_ends: np.ndarray
+    test_ends: np.ndarray
+
+
+def prepare_training_data(config: Config, store: PriceStore) -> TrainingData:
+    """Stored prices -> features -> chronological split -> panel scaled on the training split."""
+    lookback = config.features.lookback
+    tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
+    frames, names = load_feature_frames(store, tickers, None, config.features.target)
+    target_dates = np.concatenate([f["date"].to_numpy()[lookback:] for f in frames.values()])
+    if len(target_dates) == 0:
+        raise DataError(
+            f"{', '.join(tickers)}: fewer than {lookback + 2} sessions stored; fetch more history"
+        )
+    split = split_dates(target_dates, config.split)
+    panel = build_panel(
+        frames, names, names[0], config.features.scaler, split.train_end, min_train_rows=lookback + 2
+    )
+    ends = {
+        "training": panel.window_ends(lookback, None, split.train_end),
+        "validation": panel.window_ends(lookback, split.train_end, split.val_end),
+        "test": panel.window_ends(lookback, split.val_end, split.test_end),
+    }
+    for name, split_ends in ends.items():
+        _require(split_ends, name, lookback)
+    return TrainingData(tickers, frames, names, panel, split, *ends.values())

@@ -1,0 +1,105 @@
+"""From a trained run and the newest stored prices to forecast rows (written by forecast.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stockrnn.baselines import scaled_target_to_price
+from stockrnn.dataset import load_feature_frames
+from stockrnn.errors import DataError, MissingInputError
+from stockrnn.runs import Run, restore
+from stockrnn.store import PriceStore, normalize_ticker
+from stockrnn.windows import Panel, build_panel
+
+
+def run_panel(run: Run, store: PriceStore, tickers: list[str], last_rows: int | None = None) -> Panel:
+    """The tickers' features scaled with the run's own scalers; the newest `last_rows` sessions if given."""
+    manifest = run.manifest
+    frames, names = load_feature_frames(store, tickers, manifest.features, manifest.target, last_rows)
+    scalers = {t: manifest.scalers[t] for t in tickers}
+    return build_panel(frames, names, names[0], "", None, scalers=scalers)
+
+
+def _run_tickers(run: Run, requested: list[str] | None) -> list[str]:
+    known = run.manifest.tickers
+    if not requested:
+        return list(known)
+    chosen = [normalize_ticker(t) for t in requested]
+    unknown = [t for t in chosen if t not in known]
+    if unknown:
+        raise MissingInputError(
+            f"run {run.run_id} was not trained on {', '.join(unknown)}; it knows {', '.join(known)}"
+        )
+    return chosen
+
+
+def forecast_frame(
+    run: Run,
+    store: PriceStore,
+    requested: list[str] | None,
+    now: pd.Timestamp,
+    allow_stale: bool,
+    stale_sessions: int = 3,
+) -> pd.DataFrame:
+    """Next-session forecasts from each ticker's newest window; refuses stale or gappy data."""
+    import torch
+
+    from stockrnn.calendar import last_closed_session, next_session, sessions_between
+    from stockrnn.tensors import PanelTensors
+
+    config, model = restore(run)
+    exchange = config.data.exchange
+    lookback = run.manifest.lookback
+    tickers = _run_tickers(run, requested)
+    panel = run_panel(run, store, tickers, last_rows=lookback + 1)  # +1: the first row's return needs its eve
+    closed = last_closed_session(exchange, now)
+    ends = []
+    for index, ticker in enumerate(tickers):
+        rows = np.flatnonzero(panel.ticker_ids == index)
+        if len(rows) < lookback:
+            raise DataError(
+                f"{ticker}: {len(rows) + 1} sessions stored, fewer than the run's lookback of {lookback} + 1; "
+                f"fetch more history"
+            )
+        end = rows[-1]
+        asof = pd.Timestamp(panel.dates[end])
+        if not allow_stale:
+            behind = len(sessions_between(exchange, asof, closed)) - 1 if asof < closed else 0
+            if behind > stale_sessions:
+                raise DataError(
+                    f"{ticker}: newest stored session {asof.date()} is {behind} sessions behind the last closed "
+                    f"session {closed.date()}; run `stockrnn fetch` or pass --allow-stale"
+                )
+        window_dates = panel.dates[end - lookback + 1 : end + 1]
+        expected = sessions_between(exchange, window_dates[0], window_dates[-1])
+        if len(expected) != lookback:
+            missing = sorted(set(expected.date) - set(pd.DatetimeIndex(window_dates).date))
+            raise DataError(
+                f"{ticker}: the newest {lookback}-session window has {len(expected) - lookback} missing "
+                f"session(s) (first {missing[0] if missing else '?'}); refetch the ticker"
+            )
+        ends.append(end)
+    ends = np.asarray(ends, dtype=np.int64)
+    # One batched forward pass over every ticker's newest window (their targets do not exist yet).
+    data = PanelTensors(panel, lookback, torch.device("cpu"))
+    with torch.no_grad():
+        scaled = model(data.inputs(torch.from_numpy(ends))).numpy()
+    predicted_close = scaled_target_to_price(panel, ends, scaled.astype("float64"))
+    last_close = panel.price[ends]
+    asofs = pd.DatetimeIndex(panel.dates[ends])
+    created = pd.Timestamp.now(tz="UTC")
+    return pd.DataFrame(
+        {
+            "ticker": tickers,
+            "asof": asofs,
+            "target_date": [next_session(exchange, d) for d in asofs],
+            "horizon": 1,
+            "last_close": last_close,
+            "predicted_close": predicted_close,
+            "predicted_return": np.log(predicted_close / last_close),
+            "model": config.model.cell,
+            "run_id": run.run_id,
+            "created_at": created,
+        }
+    )
