@@ -12,7 +12,9 @@ Each measurement runs in a fresh process of its own, so its peak RSS is its own.
 - time until the validation MSE first reaches the reference's final one ("time to equal quality");
 - achieved GFLOP/s of each training loop beside a large fp32 matmul (the practical ceiling);
 - `stockrnn predict` as a cold process for 1, 50 and 500 tickers of a synthetic store, with RSS;
-- peak RSS of `stockrnn train` for 10, 100 and 500 tickers.
+- peak RSS of `stockrnn train` for 10, 100 and 500 tickers;
+- seconds per epoch of distribution forecasts (7 quantile levels, pinball loss) at horizon 1 and 5
+  against the point model, sequence mode.
 """
 
 from __future__ import annotations
@@ -47,9 +49,7 @@ def _gspc_panel():
     frames, names = dataset.load_feature_frames(store, ["GSPC"], None, "log_return")
     split = split_dates(frames["GSPC"]["date"].to_numpy()[LOOKBACK:], config.split)
     panel = build_panel(frames, names, names[0], "standard", split.train_end, min_train_rows=LOOKBACK + 2)
-    train_ends = panel.window_ends(LOOKBACK, None, split.train_end)
-    val_ends = panel.window_ends(LOOKBACK, split.train_end, split.val_end)
-    return panel, train_ends, val_ends
+    return panel, split
 
 
 def _gru_flops(n_features: int, grad_steps: float, forward_steps: float) -> float:
@@ -65,13 +65,17 @@ def work_reference(batch: int, epochs: int, device: str = "cpu") -> dict:
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    panel, train_ends, val_ends = _gspc_panel()
+    from stockrnn.windows import target_rows
+
+    panel, split = _gspc_panel()
+    train_ends = panel.window_ends(LOOKBACK, 1, None, split.train_end)
+    val_ends = panel.window_ends(LOOKBACK, 1, split.train_end, split.val_end)
 
     def windows(ends):
         x = np.zeros((len(ends), LOOKBACK, panel.features.shape[1]), dtype=np.float32)
         for i, end in enumerate(ends):
             x[i] = panel.features[end - LOOKBACK + 1 : end + 1]
-        return torch.from_numpy(x), torch.from_numpy(panel.target[ends + 1].copy())
+        return torch.from_numpy(x), torch.from_numpy(panel.target[target_rows(ends, 1)[:, 0]].copy())
 
     class Model(nn.Module):
         def __init__(self):
@@ -111,7 +115,9 @@ def work_reference(batch: int, epochs: int, device: str = "cpu") -> dict:
 
 def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32", device: str = "cpu") -> dict:
     """stockrnn's training loop; variant "bf16" autocasts the steps, "compile" sets training.compile
-    with a cold inductor cache (its compile time counts, as it would for a user)."""
+    with a cold inductor cache (its compile time counts, as it would for a user), "quantiles-hH" trains
+    the default 7 quantile levels for horizons 1..H with the pinball loss. The others are point
+    forecasts with the MSE, as the reference loop trains."""
     if variant == "compile":
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp()
     import torch
@@ -120,7 +126,10 @@ def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32", dev
     from stockrnn.models import build_model
     from stockrnn.training import train_model
 
-    panel, train_ends, val_ends = _gspc_panel()
+    panel, split = _gspc_panel()
+    horizon = int(variant.rpartition("-h")[2]) if variant.startswith("quantiles") else 1
+    train_ends = panel.window_ends(LOOKBACK, horizon, None, split.train_end)
+    val_ends = panel.window_ends(LOOKBACK, horizon, split.train_end, split.val_end)
     length = 32
     overrides = [
         f"training.mode='{mode}'",
@@ -133,16 +142,30 @@ def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32", dev
         f"training.device='{device}'",
         f"training.precision='{'bf16' if variant == 'bf16' else 'fp32'}'",
         f"training.compile={'true' if variant == 'compile' else 'false'}",
+        f"features.horizon={horizon}",
     ]
+    if not variant.startswith("quantiles"):
+        overrides.append("model.quantiles='point'")
     config = load_config(None, overrides)
     torch.manual_seed(0)
-    model = build_model(config, n_features=len(panel.feature_names))
+    model = build_model(config, len(panel.feature_names), horizon, config.model.levels)
     history, started = [], time.perf_counter()
 
     def on_epoch(report, _total):
         history.append((report.seconds, report.val_loss, time.perf_counter() - started))
 
-    train_model(model, panel, train_ends, val_ends, LOOKBACK, config.training, torch.device(device), on_epoch)
+    train_model(
+        model,
+        panel,
+        train_ends,
+        val_ends,
+        LOOKBACK,
+        config.training,
+        torch.device(device),
+        horizon,
+        config.model.levels,
+        on_epoch=on_epoch,
+    )
     n = len(train_ends)
     if mode == "sequence":
         flops = _gru_flops(len(panel.feature_names), n, -(-n // length) * (LOOKBACK - 1))
@@ -293,6 +316,15 @@ def main() -> None:
                 f"{min(h[1] for h in result['history']):>10.5f}{reach_text:>16}{ratio:>7}"
                 f"{_startup(result):>8.1f}s{trained_ratio:>10}{rss:>9.0f}"
             )
+    point = next(result for label, result, _ in rows if label == "stockrnn sequence")
+    print(f"\n{'distribution forecasts':<26}{'batch':>6}{'s/epoch':>9}{'x point':>9}{'RSS MiB':>9}")
+    print(f"{'point, H=1 (as above)':<26}{batches[-1]:>6}{_mean_epoch(point):>9.2f}{1:>9.2f}{'':>9}")
+    for horizon in (1, 5):
+        result, rss = worker("stockrnn", "sequence", batches[-1], epochs, f"quantiles-h{horizon}", device)
+        ratio = _mean_epoch(result) / _mean_epoch(point)
+        print(
+            f"{f'7 quantiles, H={horizon}':<26}{batches[-1]:>6}{_mean_epoch(result):>9.2f}{ratio:>9.2f}{rss:>9.0f}"
+        )
     print(
         f"\n(reference's final validation MSE is the quality bar; {epochs} epochs each; s/epoch is the mean "
         "after the first. startup: seconds "

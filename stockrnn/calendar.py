@@ -69,3 +69,16 @@ def sessions_between(name: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.D
     """Sessions from `first` to `last`, both included."""
     calendar = get_calendar(name)
     return calendar.sessions_in_range(pd.Timestamp(first), pd.Timestamp(last))
+
+
+@_quietly
+def sessions_after(name: str, day: pd.Timestamp, count: int) -> pd.DatetimeIndex:
+    """The `count` sessions after `day` (holidays skipped): what forecasts for horizons 1..count are for."""
+    calendar = get_calendar(name)
+    day = pd.Timestamp(day).normalize()
+    _check_in_bounds(calendar, day)
+    first = calendar.date_to_session(day + pd.Timedelta(days=1), direction="next")
+    following = calendar.sessions_window(first, count)
+    if len(following) < count:
+        raise DataError(f"the {calendar.name} calendar ends before {count} sessions after {day.date()}")
+    return following

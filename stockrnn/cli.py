@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stockrnn import __version__
+from stockrnn.config import ModelConfig, TrainingConfig, choices
 from stockrnn.errors import EXIT_CODES, ConfigError, MissingInputError, StockrnnError, TemporaryError
 
 app = typer.Typer(
@@ -238,22 +239,13 @@ def store_list(store_dir: Path | None = StoreOption) -> None:
     say(table)
 
 
-class Cell(str, Enum):
-    gru = "gru"
-    lstm = "lstm"
-    rnn = "rnn"
+def _enum(name: str, section, key: str) -> type[Enum]:
+    return Enum(name, {value: value for value in choices(section, key)}, type=str)
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class Precision(str, Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
+Cell = _enum("Cell", ModelConfig, "cell")
+Device = _enum("Device", TrainingConfig, "device")
+Precision = _enum("Precision", TrainingConfig, "precision")
 
 
 RunsOption = typer.Option(
@@ -261,27 +253,46 @@ RunsOption = typer.Option(
 )
 RunOption = typer.Option("latest", "--run", help="Run id, or `latest`.")
 JsonOption = typer.Option(False, "--json", help="Print a machine-readable summary on stdout instead.")
-FORECASTERS = ("model", "naive", "drift", "linear_ar")
+
+
+def _cell(scores: dict, key: str, digits: int = 4) -> str:
+    value = scores.get(key)
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _metrics_table(metrics: dict, title: str) -> Table:
+    """Per scope, every forecaster at horizon 1 and at the run's last horizon H."""
+    from stockrnn.evaluation import metrics_by_horizon
+    from stockrnn.forecasters import NAMES
+
+    metrics = metrics_by_horizon(metrics)
     table = Table(title=title)
-    for name in ("scope", "forecaster", "MAE", "RMSE", "MAPE %", "MASE", "MAE / naive", "direction"):
+    # cov = share of outcomes inside the central 80/90% interval after calibration; raw90 = before.
+    columns = ("scope", "forecaster", "h", "MAE", "MAE/naive", "dir", "pinball/naive", "CRPS/naive")
+    columns += ("cov80", "cov90", "raw90", "width90")
+    for name in columns:
         table.add_column(name, justify="left" if name in ("scope", "forecaster") else "right")
     for scope, by_forecaster in metrics.items():
-        for name in FORECASTERS:
-            m = by_forecaster[name]
-            table.add_row(
-                scope if name == "model" else "",
-                name,
-                f"{m['mae']:.4f}",
-                f"{m['rmse']:.4f}",
-                f"{m['mape']:.3f}",
-                f"{m['mase']:.4f}",
-                f"{m['mae_vs_naive']:.4f}",
-                f"{m['direction']:.3f}",
-            )
-        table.add_section()
+        horizons = list(next(iter(by_forecaster.values())))
+        shown = list(dict.fromkeys([horizons[0], horizons[-1]]))
+        for horizon in shown:
+            for name in (n for n in NAMES if n in by_forecaster):
+                m = by_forecaster[name][horizon]
+                table.add_row(
+                    scope if name == NAMES[0] and horizon == shown[0] else "",
+                    name,
+                    horizon.removeprefix("h"),
+                    _cell(m, "mae"),
+                    _cell(m, "mae_vs_naive"),
+                    _cell(m, "direction", 3),
+                    _cell(m, "pinball_vs_naive"),
+                    _cell(m, "crps_vs_naive"),
+                    _cell(m, "coverage_80", 3),
+                    _cell(m, "coverage_90", 3),
+                    _cell(m, "raw_coverage_90", 3),
+                    _cell(m, "width_90"),
+                )
+            table.add_section()
     return table
 
 
@@ -346,6 +357,12 @@ def train(
         [], "--ticker", help="Train on this ticker (repeatable); sets data.tickers."
     ),
     model: Cell | None = typer.Option(None, "--model", help="Recurrent cell; sets model.cell."),
+    horizon: int | None = typer.Option(
+        None, "--horizon", help="Forecast sessions 1..H ahead; sets features.horizon."
+    ),
+    quantiles: str | None = typer.Option(
+        None, "--quantiles", help="Levels, e.g. 0.05,0.5,0.95, or `point`; sets model.quantiles."
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs; sets training.epochs."),
     device: Device | None = typer.Option(None, "--device", help="auto: CUDA, else MPS, else CPU."),
     precision: Precision | None = typer.Option(
@@ -359,7 +376,7 @@ def train(
     runs_dir: Path | None = RunsOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Train a GRU/LSTM on stored prices and score it against naive, drift and linear baselines."""
+    """Train a GRU/LSTM forecasting H sessions as quantiles; score it against naive, drift, EWMA, GARCH and ridge."""
     from stockrnn import paths, pipeline
     from stockrnn.config import load_config
     from stockrnn.store import PriceStore
@@ -369,6 +386,7 @@ def train(
         shortcuts.append("data.tickers=[" + ", ".join(f'"{t}"' for t in tickers) + "]")
     for key, value in (
         ("model.cell", model),
+        ("features.horizon", horizon),
         ("training.epochs", epochs),
         ("training.device", device),
         ("training.precision", precision),
@@ -378,6 +396,11 @@ def train(
             shortcuts.append(f'{key}="{value.value}"' if isinstance(value, Enum) else f"{key}={value}")
     if compile_steps:
         shortcuts.append("training.compile=true")
+    if quantiles is not None:
+        levels = quantiles.strip()
+        shortcuts.append(
+            'model.quantiles="point"' if levels in ("point", "") else f"model.quantiles=[{levels}]"
+        )
     config = load_config(config_file, shortcuts)
     store = PriceStore(paths.store_dir(store_dir))
     if os.environ.get("RANK", "0") != "0":
@@ -463,7 +486,7 @@ def predict(
     lock_timeout: float = LockTimeoutOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Forecast each ticker's next trading session from its newest stored data; write Parquet."""
+    """Forecast each ticker's next H sessions (median and quantiles) from its newest data; write Parquet."""
     import pandas as pd
 
     from stockrnn import paths
@@ -484,17 +507,27 @@ def predict(
         )
         return
     table = Table(title=f"forecasts, run {run.run_id}")
-    for name in ("ticker", "asof", "target date", "last close", "predicted close", "predicted return"):
+    # The widest central interval the run has, beside the median.
+    lower = next((c for c in frame.columns if c.startswith("close_p")), None)
+    upper = next((c for c in reversed(frame.columns) if c.startswith("close_p")), None)
+    interval = f"{lower.removeprefix('close_')} .. {upper.removeprefix('close_')}" if lower != upper else None
+    for name in ("ticker", "asof", "h", "target date", "last close", "median close", "median return"):
         table.add_column(name, justify="left" if name in ("ticker", "asof", "target date") else "right")
+    if interval:
+        table.add_column(f"close {interval}", justify="right")
     for row in frame.itertuples():
-        table.add_row(
+        cells = [
             row.ticker,
             str(row.asof.date()),
+            str(row.horizon),
             str(row.target_date.date()),
             f"{row.last_close:.4f}",
             f"{row.predicted_close:.4f}",
             f"{row.predicted_return:+.5f}",
-        )
+        ]
+        if interval:
+            cells.append(f"{getattr(row, lower):.2f} .. {getattr(row, upper):.2f}")
+        table.add_row(*cells)
     say(table)
     say("written to " + ", ".join(str(p) for p in written))
 
@@ -512,7 +545,7 @@ def runs(runs_dir: Path | None = RunsOption) -> None:
         raise MissingInputError(f"no runs in {root}; train one with `stockrnn train`")
     latest = resolve_run_id(root, LATEST)
     table = Table(title=f"runs in {root}")
-    for name in ("run", "created", "cell", "tickers", "MAE / naive", "direction", ""):
+    for name in ("run", "created", "cell", "tickers", "H", "MAE/naive", "pinball/naive", "cov90", ""):
         table.add_column(name)
     for run in found:
         headline = run.manifest.headline
@@ -521,8 +554,10 @@ def runs(runs_dir: Path | None = RunsOption) -> None:
             run.manifest.created_at,
             run.config["model"]["cell"],
             ",".join(run.manifest.tickers),
-            f"{headline['mae_vs_naive']:.4f}",
-            f"{headline['direction']:.3f}",
+            str(run.manifest.horizon),
+            _cell(headline, "mae_vs_naive"),
+            _cell(headline, "pinball_vs_naive"),
+            _cell(headline, "coverage_90", 3),
             "latest" if run.run_id == latest else "",
         )
     say(table)

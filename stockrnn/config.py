@@ -34,6 +34,7 @@ class FeaturesConfig(_Section):
     target: Literal["log_return", "close"] = "log_return"
     scaler: Literal["standard", "minmax", "robust"] = "standard"
     lookback: int = Field(60, ge=2, le=2000)
+    horizon: int = Field(1, ge=1, le=250)
 
 
 class SplitConfig(_Section):
@@ -56,11 +57,40 @@ class SplitConfig(_Section):
         return self
 
 
+DEFAULT_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+
+
 class ModelConfig(_Section):
     cell: Literal["gru", "lstm", "rnn"] = "gru"
     hidden_size: int = Field(64, ge=1, le=4096)
     num_layers: int = Field(2, ge=1, le=8)
     dropout: float = Field(0.1, ge=0, lt=1)
+    # Levels of the forecast distribution; [] or "point" for one point forecast (training.loss).
+    quantiles: list[float] | Literal["point"] = Field(default_factory=lambda: list(DEFAULT_QUANTILES))
+    conformal: bool = True
+
+    @model_validator(mode="after")
+    def _levels_inside_zero_one(self) -> ModelConfig:
+        if isinstance(self.quantiles, list):
+            outside = [q for q in self.quantiles if not 0 < q < 1]
+            if outside:
+                raise ValueError(
+                    f"quantiles {outside} must lie strictly between 0 and 1 (e.g. 0.05, 0.5, 0.95)"
+                )
+            if len(set(self.quantiles)) != len(self.quantiles):
+                raise ValueError(f"quantiles {self.quantiles} repeat a level")
+        return self
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        """The forecast's quantile levels, ascending; the median (0.5) is always one of them."""
+        if self.quantiles == "point":
+            return (0.5,)
+        return tuple(sorted({*self.quantiles, 0.5}))
+
+    @property
+    def is_point(self) -> bool:
+        return self.levels == (0.5,)
 
 
 class TrainingConfig(_Section):
@@ -146,3 +176,10 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
     if overrides:
         origin += " with --set"
     return validate(raw, origin)
+
+
+def choices(section: type[BaseModel], key: str) -> tuple[str, ...]:
+    """The values a Literal-typed config key accepts, for the CLI's enums (one list, kept here)."""
+    from typing import get_args
+
+    return get_args(section.model_fields[key].annotation)

@@ -12,7 +12,7 @@ from stockrnn.config import Config
 from stockrnn.errors import DataError
 from stockrnn.features import compute_features, feature_names
 from stockrnn.store import PriceStore, normalize_ticker
-from stockrnn.windows import Panel, SplitDates, build_panel, split_dates
+from stockrnn.windows import FitData, Panel, SplitDates, build_panel, split_dates
 
 
 def load_feature_frames(
@@ -34,11 +34,11 @@ def fingerprint(frames: dict[str, pd.DataFrame], until: pd.Timestamp) -> str:
     return digest.hexdigest()
 
 
-def _require(ends: np.ndarray, split: str, lookback: int) -> None:
+def _require(ends: np.ndarray, split: str, lookback: int, horizon: int) -> None:
     if len(ends) == 0:
         raise DataError(
-            f"the {split} split has no windows of {lookback} sessions; fetch more history, "
-            "shorten features.lookback or move the split dates"
+            f"the {split} split has no windows of {lookback} sessions with all {horizon} target session(s) "
+            "inside it; fetch more history, shorten features.lookback or features.horizon, or move the split dates"
         )
 
 
@@ -51,14 +51,21 @@ class TrainingData:
     feature_names: list[str]
     panel: Panel
     split: SplitDates
-    train_ends: np.ndarray  # window-end rows of each split, into the panel
+    train_ends: np.ndarray  # origin rows of each split's windows, into the panel
     val_ends: np.ndarray
     test_ends: np.ndarray
+    lookback: int
+    horizon: int
+    levels: tuple[float, ...]
+
+    @property
+    def fit_data(self) -> FitData:
+        return FitData(self.panel, self.train_ends, self.val_ends, self.lookback, self.horizon, self.levels)
 
 
 def prepare_training_data(config: Config, store: PriceStore) -> TrainingData:
     """Stored prices -> features -> chronological split -> panel scaled on the training split."""
-    lookback = config.features.lookback
+    lookback, horizon = config.features.lookback, config.features.horizon
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
     frames, names = load_feature_frames(store, tickers, None, config.features.target)
     target_dates = np.concatenate([f["date"].to_numpy()[lookback:] for f in frames.values()])
@@ -71,10 +78,12 @@ def prepare_training_data(config: Config, store: PriceStore) -> TrainingData:
         frames, names, names[0], config.features.scaler, split.train_end, min_train_rows=lookback + 2
     )
     ends = {
-        "training": panel.window_ends(lookback, None, split.train_end),
-        "validation": panel.window_ends(lookback, split.train_end, split.val_end),
-        "test": panel.window_ends(lookback, split.val_end, split.test_end),
+        "training": panel.window_ends(lookback, horizon, None, split.train_end),
+        "validation": panel.window_ends(lookback, horizon, split.train_end, split.val_end),
+        "test": panel.window_ends(lookback, horizon, split.val_end, split.test_end),
     }
     for name, split_ends in ends.items():
-        _require(split_ends, name, lookback)
-    return TrainingData(tickers, frames, names, panel, split, *ends.values())
+        _require(split_ends, name, lookback, horizon)
+    return TrainingData(
+        tickers, frames, names, panel, split, *ends.values(), lookback, horizon, config.model.levels
+    )

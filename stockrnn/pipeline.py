@@ -13,9 +13,8 @@ import pandas as pd
 from stockrnn import __version__
 from stockrnn.config import Config
 from stockrnn.dataset import TrainingData, fingerprint, prepare_training_data
-from stockrnn.evaluation import naive_scale_per_ticker, score_all
 from stockrnn.runs import Manifest, new_run_id, save_run
-from stockrnn.scoring import forecasts_in_prices, predictions_frame
+from stockrnn.scoring import calibrate, predictions_frame, score_on
 from stockrnn.store import PriceStore
 
 
@@ -52,7 +51,8 @@ def train(
 
     from stockrnn.distributed import leave, world_from_env
     from stockrnn.models import build_model
-    from stockrnn.training import resolve_device, train_model
+    from stockrnn.network import NetworkForecaster
+    from stockrnn.training import resolve_device
 
     data = prepare_training_data(config, store)
     device = resolve_device(config.training.device)
@@ -61,36 +61,36 @@ def train(
         device = torch.device("cuda", world.local_rank)  # one GPU per rank
         torch.cuda.set_device(device)
     torch.manual_seed(config.training.seed)
-    model = build_model(config, n_features=len(data.feature_names))
+    model = build_model(config, len(data.feature_names), data.horizon, data.levels)
+    network = NetworkForecaster(model, data.lookback, data.horizon, data.levels)
     try:
-        result = train_model(
-            model,
-            data.panel,
-            data.train_ends,
-            data.val_ends,
-            config.features.lookback,
-            config.training,
-            device,
-            on_epoch=on_epoch,
-            on_batch=on_batch,
-            world=world,
-        )
+        network.fit(data.fit_data, config.training, device, on_epoch, on_batch, world)
         if not world.is_main:
             return None  # rank 0 evaluates and writes the run
-        result.processes = world.size
-        return _evaluate_and_save(config, runs_root, data, device, model, result)
+        network.result.processes = world.size
+        return _evaluate_and_save(config, runs_root, data, device, network)
     finally:
         leave(world)
 
 
-def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, device, model, result):
-    from stockrnn.tensors import PanelTensors
+def _headline(metrics: dict, horizon: int) -> dict[str, float]:
+    """The model's scores at horizon 1 (and H) in the first scope: what `stockrnn runs` lists."""
+    scores = metrics[next(iter(metrics))]["model"]
+    keep = ("mae_vs_naive", "direction", "pinball_vs_naive", "crps_vs_naive", "coverage_90")
+    headline = {k: v for k, v in scores["h1"].items() if k in keep}
+    headline.update({f"{k}_h{horizon}": v for k, v in scores[f"h{horizon}"].items() if k in keep})
+    return headline
 
-    lookback = config.features.lookback
-    panel, test_ends = data.panel, data.test_ends
-    tensors = PanelTensors(panel, lookback, device)
-    predictions = forecasts_in_prices(model, panel, tensors, test_ends, data.train_ends, lookback)
-    metrics = score_all(panel, test_ends, predictions, naive_scale_per_ticker(panel, data.train_ends))
+
+def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, device, network):
+    from stockrnn.forecasters import fit_baselines
+
+    forecasters = {network.name: network, **fit_baselines(data.fit_data)}
+    offsets = (
+        calibrate(data.fit_data, forecasters) if config.model.conformal and not config.model.is_point else {}
+    )
+    scored = score_on(data.fit_data, forecasters, data.test_ends, offsets)
+    result = network.result
 
     run_id = new_run_id(Path(runs_root), config.model.cell, data.tickers)
     manifest = Manifest(
@@ -99,10 +99,10 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
         tickers=data.tickers,
         features=data.feature_names,
         target=config.features.target,
-        lookback=lookback,
-        scalers=dict(panel.scalers),
+        lookback=data.lookback,
+        scalers=dict(data.panel.scalers),
         split=data.split,
-        windows={"train": len(data.train_ends), "val": len(data.val_ends), "test": len(test_ends)},
+        windows={"train": len(data.train_ends), "val": len(data.val_ends), "test": len(data.test_ends)},
         data_fingerprint=fingerprint(data.frames, data.split.test_end),
         versions=_versions(),
         seed=config.training.seed,
@@ -114,18 +114,27 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
             "seconds_per_epoch": result.seconds_per_epoch,
             "processes": result.processes,
         },
-        headline=dict(metrics[next(iter(metrics))]["model"]),
+        headline=_headline(scored.metrics, data.horizon),
+        horizon=data.horizon,
+        levels=data.levels,
+        conformal=offsets.get(network.name),
     )
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu() for k, v in network.model.state_dict().items()}
     path = save_run(
         Path(runs_root),
         run_id,
         config.model_dump(mode="json"),
         manifest,
         state,
-        metrics,
-        predictions_frame(panel, test_ends, predictions),
+        scored.metrics,
+        predictions_frame(data.panel, data.test_ends, scored.forecasts),
     )
     return TrainOutcome(
-        run_id, path, metrics, str(device), result.best_epoch, len(result.history), result.seconds_per_epoch
+        run_id,
+        path,
+        scored.metrics,
+        str(device),
+        result.best_epoch,
+        len(result.history),
+        result.seconds_per_epoch,
     )

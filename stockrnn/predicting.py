@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stockrnn.baselines import scaled_target_to_price
 from stockrnn.dataset import load_feature_frames
 from stockrnn.errors import DataError, MissingInputError
 from stockrnn.runs import Run, restore
@@ -42,13 +41,14 @@ def forecast_frame(
     allow_stale: bool,
     stale_sessions: int = 3,
 ) -> pd.DataFrame:
-    """Next-session forecasts from each ticker's newest window; refuses stale or gappy data."""
-    import torch
-
-    from stockrnn.calendar import last_closed_session, next_session, sessions_between
-    from stockrnn.tensors import PanelTensors
+    """Forecasts for the next H sessions from each ticker's newest window, one row per (ticker, horizon):
+    the median and every quantile level, as closes and as cumulative log returns. Refuses stale or
+    gappy data."""
+    from stockrnn.calendar import last_closed_session, sessions_between
+    from stockrnn.network import NetworkForecaster
 
     config, model = restore(run)
+    manifest = run.manifest
     exchange = config.data.exchange
     lookback = run.manifest.lookback
     tickers = _run_tickers(run, requested)
@@ -82,24 +82,41 @@ def forecast_frame(
         ends.append(end)
     ends = np.asarray(ends, dtype=np.int64)
     # One batched forward pass over every ticker's newest window (their targets do not exist yet).
-    data = PanelTensors(panel, lookback, torch.device("cpu"))
-    with torch.no_grad():
-        scaled = model(data.inputs(torch.from_numpy(ends))).numpy()
-    predicted_close = scaled_target_to_price(panel, ends, scaled.astype("float64"))
-    last_close = panel.price[ends]
+    network = NetworkForecaster(model, lookback, manifest.horizon, manifest.levels)
+    forecast = network.predict(panel, ends)
+    if manifest.conformal is not None:
+        forecast = manifest.conformal.apply(panel, ends, forecast)
+    return forecast_rows(run, config.model.cell, exchange, panel, ends, forecast)
+
+
+def forecast_rows(
+    run: Run, model_name: str, exchange: str, panel: Panel, ends: np.ndarray, forecast
+) -> pd.DataFrame:
+    """The forecast laid out one row per (ticker, horizon); the schema is the README's."""
+    from stockrnn.calendar import sessions_after
+    from stockrnn.quantiles import level_name
+
+    count, horizon = len(ends), forecast.values.shape[1]
     asofs = pd.DatetimeIndex(panel.dates[ends])
-    created = pd.Timestamp.now(tz="UTC")
-    return pd.DataFrame(
-        {
-            "ticker": tickers,
-            "asof": asofs,
-            "target_date": [next_session(exchange, d) for d in asofs],
-            "horizon": 1,
-            "last_close": last_close,
-            "predicted_close": predicted_close,
-            "predicted_return": np.log(predicted_close / last_close),
-            "model": config.model.cell,
-            "run_id": run.run_id,
-            "created_at": created,
-        }
-    )
+    last_close = panel.price[ends]
+    median = forecast.median  # (N, H)
+    prices = forecast.prices(last_close)  # (N, H, Q)
+    columns = {
+        "ticker": np.repeat(np.asarray(panel.tickers)[panel.ticker_ids[ends]], horizon),
+        "asof": np.repeat(asofs, horizon),
+        "target_date": np.concatenate([sessions_after(exchange, day, horizon) for day in asofs]),
+        "horizon": np.tile(np.arange(1, horizon + 1, dtype=np.int64), count),
+        "last_close": np.repeat(last_close, horizon),
+        "predicted_close": (last_close[:, None] * np.exp(median)).ravel(),
+        "predicted_return": median.ravel(),
+    }
+    for k, level in enumerate(forecast.levels):
+        columns[f"close_{level_name(level)}"] = prices[..., k].ravel()
+    for k, level in enumerate(forecast.levels):
+        columns[f"return_{level_name(level)}"] = forecast.values[..., k].ravel()
+    frame = pd.DataFrame(columns)
+    frame["target_date"] = pd.to_datetime(frame["target_date"]).astype("datetime64[ns]")
+    frame["model"] = model_name
+    frame["run_id"] = run.run_id
+    frame["created_at"] = pd.Timestamp.now(tz="UTC")
+    return frame

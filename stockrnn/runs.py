@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from stockrnn.atomic import fsync_dir
+from stockrnn.calibration import ConformalOffsets
 from stockrnn.errors import DataError, MissingInputError, OutputError
 from stockrnn.locking import exclusive
 from stockrnn.windows import AffineScaler, SplitDates
@@ -52,11 +53,17 @@ class Manifest:
     device: str
     training: dict
     headline: dict[str, float] = field(default_factory=dict)
+    # Runs from before horizons and quantiles lack these three: one session, one point value.
+    horizon: int = 1
+    levels: tuple[float, ...] = (0.5,)
+    conformal: ConformalOffsets | None = None  # the model's interval offsets; None: not calibrated
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["scalers"] = {t: s.to_json() for t, s in self.scalers.items()}
         data["split"] = self.split.to_json()
+        data["levels"] = list(self.levels)
+        data["conformal"] = self.conformal.to_json() if self.conformal else None
         return data
 
     @classmethod
@@ -64,6 +71,8 @@ class Manifest:
         fields = dict(data)
         fields["scalers"] = {t: AffineScaler.from_json(s) for t, s in data["scalers"].items()}
         fields["split"] = SplitDates.from_json(data["split"])
+        fields["levels"] = tuple(data.get("levels", (0.5,)))
+        fields["conformal"] = ConformalOffsets.from_json(data["conformal"]) if data.get("conformal") else None
         return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
 
 
@@ -188,7 +197,8 @@ def restore(run: Run):
     from stockrnn.models import build_model
 
     config = Config.model_validate(run.config)
-    model = build_model(config, n_features=len(run.manifest.features))
+    manifest = run.manifest
+    model = build_model(config, len(manifest.features), manifest.horizon, manifest.levels)
     load_weights(run, model)
     return config, model.eval()
 

@@ -1,61 +1,101 @@
-"""Every forecaster on the same windows, scored in price units: at training time and since training."""
+"""Every forecaster on the same origins: calibrated on validation, scored on test (or on sessions
+stored since training), and laid out as the run's test predictions."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from stockrnn.baselines import BASELINES, scaled_target_to_price
+from stockrnn.calibration import ConformalOffsets, fit_conformal, return_scale_per_ticker
 from stockrnn.errors import MissingInputError
-from stockrnn.evaluation import naive_scale_per_ticker, score_all
+from stockrnn.evaluation import naive_scale_per_ticker, score_forecasts
+from stockrnn.quantiles import Forecast, level_name
 from stockrnn.runs import Run, restore
 from stockrnn.store import PriceStore
-from stockrnn.windows import Panel
+from stockrnn.targets import cumulative_log_returns
+from stockrnn.windows import FitData, Panel, target_rows
 
 
-def forecasts_in_prices(model, panel: Panel, data, ends, train_ends, lookback) -> dict[str, np.ndarray]:
-    from stockrnn.tensors import predict_scaled
-
-    predictions = {"model": scaled_target_to_price(panel, ends, predict_scaled(model, data, ends))}
-    for baseline in BASELINES:
-        predictions[baseline.name] = (
-            baseline().fit(panel, train_ends, lookback).predict_price(panel, ends, lookback)
-        )
-    return predictions
+@dataclass
+class Scored:
+    metrics: dict
+    forecasts: dict[str, Forecast]  # calibrated, on the scored origins
+    offsets: dict[str, ConformalOffsets]  # per forecaster; empty without calibration
 
 
-def predictions_frame(panel: Panel, ends: np.ndarray, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
+def calibrate(data: FitData, forecasters: dict) -> dict[str, ConformalOffsets]:
+    """Conformal offsets of every forecaster from its forecasts on the validation origins."""
+    actual = cumulative_log_returns(data.panel, data.val_ends, data.horizon)
+    scale = return_scale_per_ticker(data)
+    return {
+        name: fit_conformal(data.panel, data.val_ends, f.predict(data.panel, data.val_ends), actual, scale)
+        for name, f in forecasters.items()
+    }
+
+
+def score_on(
+    data: FitData, forecasters: dict, ends: np.ndarray, offsets: dict[str, ConformalOffsets]
+) -> Scored:
+    """Forecast `ends` with every forecaster, apply its offsets (if any), score against naive."""
+    raw = {name: f.predict(data.panel, ends) for name, f in forecasters.items()}
+    calibrated = {
+        name: offsets[name].apply(data.panel, ends, forecast) if name in offsets else forecast
+        for name, forecast in raw.items()
+    }
+    naive_scale = naive_scale_per_ticker(data.panel, data.train_ends)
+    return Scored(score_forecasts(data.panel, ends, calibrated, raw, naive_scale), calibrated, offsets)
+
+
+def predictions_frame(panel: Panel, ends: np.ndarray, forecasts: dict[str, Forecast]) -> pd.DataFrame:
+    """One row per (origin, horizon): actual close and each forecaster's median and quantiles, in prices."""
+    horizon = next(iter(forecasts.values())).values.shape[1]
+    targets = target_rows(ends, horizon)  # (N, H)
     frame = pd.DataFrame(
         {
-            "date": panel.dates[ends + 1],
-            "ticker": np.asarray(panel.tickers)[panel.ticker_ids[ends]],
-            "last_close": panel.price[ends],
-            "actual": panel.price[ends + 1],
+            "origin_date": np.repeat(panel.dates[ends], horizon),
+            "date": panel.dates[targets].ravel(),
+            "ticker": np.repeat(np.asarray(panel.tickers)[panel.ticker_ids[ends]], horizon),
+            "horizon": np.tile(np.arange(1, horizon + 1), len(ends)),
+            "last_close": np.repeat(panel.price[ends], horizon),
+            "actual": panel.price[targets].ravel(),
         }
     )
-    for name, values in predictions.items():
-        frame[name] = values
+    for name, forecast in forecasts.items():
+        prices = forecast.prices(panel.price[ends])  # (N, H, Q)
+        frame[name] = prices[..., forecast.levels.index(0.5)].ravel()
+        for k, level in enumerate(forecast.levels):
+            frame[f"{name}_{level_name(level)}"] = prices[..., k].ravel()
     return frame
 
 
 def evaluate_since_training(run: Run, store: PriceStore) -> dict:
-    """Score the run on sessions stored after the data it was trained and tested on."""
-    import torch
-
+    """Score the run on origins after its data ended: every target is a session it never saw."""
+    from stockrnn.forecasters import fit_baselines
+    from stockrnn.network import NetworkForecaster
     from stockrnn.predicting import run_panel
-    from stockrnn.tensors import PanelTensors
 
     _, model = restore(run)
-    lookback = run.manifest.lookback
-    split = run.manifest.split
-    panel = run_panel(run, store, run.manifest.tickers)
-    train_ends = panel.window_ends(lookback, None, split.train_end)
-    new_ends = panel.window_ends(lookback, split.test_end, None)
+    manifest = run.manifest
+    lookback, horizon, split = manifest.lookback, manifest.horizon, manifest.split
+    panel = run_panel(run, store, manifest.tickers)
+    ends = {
+        "train": panel.window_ends(lookback, horizon, None, split.train_end),
+        "val": panel.window_ends(lookback, horizon, split.train_end, split.val_end),
+        "new": panel.window_ends(lookback, horizon, split.test_end, None),
+    }
+    new_ends = ends["new"][panel.dates[ends["new"]] >= np.datetime64(split.test_end)]
     if len(new_ends) == 0:
         raise MissingInputError(
-            f"no sessions stored after {split.test_end.date()}, where run {run.run_id}'s data ended; "
-            "run `stockrnn fetch` and try again later"
+            f"no sessions stored after {split.test_end.date()}, where run {run.run_id}'s data ended, with "
+            f"all {horizon} session(s) of a forecast's outcome; run `stockrnn fetch` and try again later"
         )
-    data = PanelTensors(panel, lookback, torch.device("cpu"))
-    predictions = forecasts_in_prices(model, panel, data, new_ends, train_ends, lookback)
-    return score_all(panel, new_ends, predictions, naive_scale_per_ticker(panel, train_ends))
+    data = FitData(panel, ends["train"], ends["val"], lookback, horizon, manifest.levels)
+    forecasters = {NetworkForecaster.name: NetworkForecaster(model, lookback, horizon, manifest.levels)}
+    forecasters.update(fit_baselines(data))
+    offsets = {}
+    if manifest.conformal is not None:  # the model keeps its own offsets; baselines are refitted alike
+        offsets = calibrate(data, {k: v for k, v in forecasters.items() if k != NetworkForecaster.name})
+        offsets[NetworkForecaster.name] = manifest.conformal
+    return score_on(data, forecasters, new_ends, offsets).metrics

@@ -1,10 +1,11 @@
-"""The training loop, written out plainly: shuffled mini-batches, Adam, an MSE/MAE/Huber loss, gradient
-clipping, early stopping on validation loss, best weights restored at the end.
+"""The training loop, written out plainly: shuffled mini-batches, Adam, a pinball loss over quantile
+levels and horizons (or MSE/MAE/Huber for a point forecast), gradient clipping, early stopping on
+validation loss, best weights restored at the end.
 
 Two ways to cut the training split into batches, both validated on the same windows:
 - "window": one target per lookback-long window, as the textbook loop does.
 - "sequence": contiguous stretches of one ticker; the first lookback-1 steps only warm up the hidden
-  state (no gradient: truncated backpropagation), then every step predicts its next session. Each
+  state (no gradient: truncated backpropagation), then every step forecasts its next H sessions. Each
   target still sees at least `lookback` sessions, and a stretch of T targets costs lookback-1+T
   steps instead of T*lookback, so an epoch takes a fraction of the compute.
 """
@@ -26,7 +27,35 @@ from stockrnn.errors import ConfigError, DataError
 from stockrnn.tensors import PanelTensors
 from stockrnn.windows import Panel
 
-LOSSES = {"mse": nn.functional.mse_loss, "mae": nn.functional.l1_loss, "huber": nn.functional.huber_loss}
+POINT_LOSSES = {
+    "mse": nn.functional.mse_loss,
+    "mae": nn.functional.l1_loss,
+    "huber": nn.functional.huber_loss,
+}
+
+
+def make_loss(name: str, levels: tuple[float, ...]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """loss(forecast (..., H, Q), target (..., H)) -> (..., H), each element averaged over levels.
+
+    Several levels: the pinball (quantile) loss. One level (a point forecast): the named point loss.
+    """
+    if len(levels) == 1:
+        point = POINT_LOSSES[name]
+        return lambda forecast, target: point(forecast[..., 0], target, reduction="none")
+    tau = torch.tensor(levels)
+
+    def pinball(forecast: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        error = target.unsqueeze(-1) - forecast  # (..., H, Q)
+        t = tau.to(forecast.device)
+        return torch.maximum(t * error, (t - 1) * error).mean(-1)
+
+    return pinball
+
+
+def _masked_mean(losses: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Mean over the kept, finite-target elements; their count."""
+    keep = keep & torch.isfinite(target)
+    return losses[keep].mean(), int(keep.sum())
 
 
 def resolve_device(name: str) -> torch.device:
@@ -77,8 +106,10 @@ class WindowBatches:
         return order.split(self.batch_size)
 
     def loss(self, model: nn.Module | CompiledSteps, ends: torch.Tensor, loss_fn) -> tuple[torch.Tensor, int]:
-        x, y = self.data.batch(ends)  # (B, L, F), (B,)
-        return loss_fn(model(x).float(), y), len(ends)
+        x, y = self.data.batch(ends)  # (B, L, F), (B, H)
+        return _masked_mean(
+            loss_fn(model(x).float(), y.nan_to_num()), y, torch.ones_like(y, dtype=torch.bool)
+        )
 
 
 class SequenceBatches:
@@ -112,13 +143,14 @@ class SequenceBatches:
         last_row = len(self.data.features) - 1
         rows = (firsts[:, None] - self.warmup + self.steps[None, :]).clamp(max=last_row - 1)  # (B, W+T)
         x = self.data.features[rows]  # (B, W+T, F)
-        y = self.data.target[rows[:, self.warmup :] + 1]  # (B, T)
+        y = self.data.targets[rows[:, self.warmup :]]  # (B, T, H): each step's targets 1..H ahead
         with torch.no_grad():  # warm-up: context for the first target, no gradient through it
             _, state = model.forward_every_step(x[:, : self.warmup]) if self.warmup else (None, None)
-        predicted, _ = model.forward_every_step(x[:, self.warmup :], state)  # (B, T)
-        counted = self.steps[None, : self.length] < sizes[:, None]  # (B, T): steps past a short stretch's end
-        losses = loss_fn(predicted.float(), y, reduction="none")
-        return losses[counted].mean(), int(counted.sum())
+        predicted, _ = model.forward_every_step(x[:, self.warmup :], state)  # (B, T, H, Q)
+        # Steps past a short stretch's end are masked; so is any target outside the training windows.
+        counted = self.steps[None, : self.length] < sizes[:, None]  # (B, T)
+        losses = loss_fn(predicted.float(), y.nan_to_num())  # (B, T, H)
+        return _masked_mean(losses, y, counted[..., None].expand_as(y))
 
 
 class CompiledSteps:
@@ -146,8 +178,8 @@ def _mean_loss(model: nn.Module, data: PanelTensors, ends: torch.Tensor, loss_fn
     total, count = 0.0, 0
     for chunk in ends.split(batch_size):
         x, y = data.batch(chunk)
-        total += loss_fn(model(x), y, reduction="sum").item()
-        count += len(chunk)
+        total += loss_fn(model(x), y.nan_to_num())[torch.isfinite(y)].sum().item()
+        count += int(torch.isfinite(y).sum())
     return total / max(count, 1)
 
 
@@ -159,6 +191,8 @@ def train_model(
     lookback: int,
     config: TrainingConfig,
     device: torch.device,
+    horizon: int = 1,
+    levels: tuple[float, ...] = (0.5,),
     on_epoch: Callable[[EpochReport, int], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     world: World = SINGLE,
@@ -172,7 +206,7 @@ def train_model(
     shuffler = torch.Generator().manual_seed(config.seed)
     model.to(device)
     world.broadcast_weights(model)
-    data = PanelTensors(panel, lookback, device)
+    data = PanelTensors(panel, lookback, device, horizon)
     if config.mode == "sequence":
         batches = SequenceBatches(data, train_ends, config.sequence_length, config.sequences_per_batch)
     else:
@@ -183,7 +217,7 @@ def train_model(
     )
     result = TrainResult(best_epoch=0, best_val_loss=float("inf"))
     best_state = copy.deepcopy(model.state_dict())
-    loss_fn = LOSSES[config.loss]
+    loss_fn = make_loss(config.loss, levels)
     steps = CompiledSteps(model) if config.compile else model
 
     for epoch in range(1, config.epochs + 1):

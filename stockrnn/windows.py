@@ -1,10 +1,11 @@
 """Chronological split, train-only scaling, and sliding windows over one contiguous panel.
 
 Every ticker's feature rows are stacked into one (rows, features) array. A window is named by
-the row it ends on: window r covers rows r-L+1 .. r of one ticker and predicts the target at
-row r+1. Windows are never materialised as (N, L, F) copies; batches are gathered from a view.
-A window belongs to the split of its *target* date, so an input window may reach back into an
-earlier split but a target never leaves its own, and no target date is in two splits.
+the row it ends on (its origin): window r covers rows r-L+1 .. r of one ticker and forecasts
+the sessions at rows r+1 .. r+H (`target_rows`, the one place that offset is written).
+Windows are never materialised as (N, L, F) copies; batches are gathered from a view.
+A window belongs to the split of its *farthest* target date, so an input window may reach back
+into an earlier split but no target of a training window reaches validation or test.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def split_dates(target_dates: np.ndarray, config: SplitConfig) -> SplitDates:
     )
 
 
+def target_rows(ends: np.ndarray, horizon: int) -> np.ndarray:
+    """(N, H): the rows of the sessions 1..H after each origin row."""
+    return np.asarray(ends)[:, None] + np.arange(1, horizon + 1)
+
+
 @dataclass
 class Panel:
     """All tickers' scaled features stacked in one contiguous array; row-aligned metadata beside it."""
@@ -110,14 +116,15 @@ class Panel:
         return self.features[:, self.target_column]
 
     def window_ends(
-        self, lookback: int, after: pd.Timestamp | None, until: pd.Timestamp | None
+        self, lookback: int, horizon: int, after: pd.Timestamp | None, until: pd.Timestamp | None
     ) -> np.ndarray:
-        """Rows r whose window lies in one ticker and whose target row r+1 is dated in (after, until]."""
-        r = np.arange(lookback - 1, len(self.dates) - 1)
-        same_ticker = (self.ticker_ids[r - lookback + 1] == self.ticker_ids[r + 1]) & (
-            self.ticker_ids[r] == self.ticker_ids[r + 1]
-        )
-        target_dates = self.dates[r + 1]
+        """Origin rows r whose window and H targets lie in one ticker and whose farthest target is
+        dated in (after, until]."""
+        r = np.arange(lookback - 1, len(self.dates) - horizon)
+        farthest = target_rows(r, horizon)[:, -1]
+        # Each ticker's rows are contiguous, so equal ids at both ends mean one ticker throughout.
+        same_ticker = self.ticker_ids[r - lookback + 1] == self.ticker_ids[farthest]
+        target_dates = self.dates[farthest]
         keep = same_ticker
         if after is not None:
             keep &= target_dates > np.datetime64(after)
@@ -174,3 +181,25 @@ def build_panel(
         ticker_ids=np.concatenate(ids),
         scalers=fitted,
     )
+
+
+@dataclass(frozen=True)
+class FitData:
+    """What every forecaster fits on: the panel, its training and validation origins, L and H."""
+
+    panel: Panel
+    train_ends: np.ndarray
+    val_ends: np.ndarray
+    lookback: int
+    horizon: int
+    levels: tuple[float, ...]
+
+    def training_returns(self, ticker_index: int) -> np.ndarray:
+        """One-session log returns of a ticker from its first row up to its last training target."""
+        ends = self.train_ends[self.panel.ticker_ids[self.train_ends] == ticker_index]
+        if len(ends) == 0:
+            return np.empty(0)
+        rows = np.flatnonzero(self.panel.ticker_ids == ticker_index)
+        last = target_rows(ends[-1:], self.horizon)[0, -1]
+        price = self.panel.price[rows[0] : last + 1]
+        return np.diff(np.log(price))

@@ -37,3 +37,18 @@ def ar1_returns(n: int, phi: float, sigma: float = 0.01, seed: int = 0) -> np.nd
     for t in range(1, n):
         returns[t] = phi * returns[t - 1] + noise[t]
     return returns
+
+
+def garch_returns(
+    n: int, omega: float = 2e-6, alpha: float = 0.1, beta: float = 0.88, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """GARCH(1,1) returns with normal innovations, and the true sigma of each return."""
+    rng = np.random.default_rng(seed)
+    sigma2 = np.empty(n)
+    returns = np.empty(n)
+    sigma2[0] = omega / (1 - alpha - beta)
+    for t in range(n):
+        if t:
+            sigma2[t] = omega + alpha * returns[t - 1] ** 2 + beta * sigma2[t - 1]
+        returns[t] = np.sqrt(sigma2[t]) * rng.standard_normal()
+    return returns, np.sqrt(sigma2)

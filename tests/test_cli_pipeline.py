@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 
+import numpy as np
 import pytest
 from synthetic import ar1_returns, prices_from_returns
 
@@ -27,8 +28,8 @@ def trained_cli(cli, folders):
 
 def test_train_json_reports_model_and_baselines(trained_cli):
     metrics = trained_cli["metrics"]["SYN"]
-    assert set(metrics) == {"model", "naive", "drift", "linear_ar"}
-    assert metrics["naive"]["mae_vs_naive"] == 1.0
+    assert set(metrics) == {"model", "naive", "drift", "ewma", "garch", "linear_ar"}
+    assert metrics["naive"]["h1"]["mae_vs_naive"] == 1.0 and metrics["naive"]["h1"]["pinball_vs_naive"] == 1.0
     assert trained_cli["epochs_run"] == 2
 
 
@@ -62,7 +63,7 @@ def test_train_without_terminal_prints_plain_epoch_lines_and_the_table(cli, fold
     assert result.exit_code == 0, result.stderr
     assert result.stderr.splitlines()[0].startswith("epoch 1/2 train_loss=")
     assert "\x1b[" not in result.stdout + result.stderr
-    assert "linear_ar" in result.stdout and "MAE / naive" in result.stdout
+    assert "linear_ar" in result.stdout and "MAE/naive" in result.stdout and "cov90" in result.stdout
 
 
 def test_quiet_train_prints_nothing(cli, folders):
@@ -102,7 +103,14 @@ def test_evaluate_since_training_scores_new_sessions(cli, folders, trained_cli):
     store.write("SYN", longer, origin="test")
     result = cli("evaluate", "--since-training", "--store", store.root, "--runs", folders["runs"], "--json")
     assert result.exit_code == 0, result.stderr
-    assert set(json.loads(result.stdout)["metrics"]["SYN"]) == {"model", "naive", "drift", "linear_ar"}
+    assert set(json.loads(result.stdout)["metrics"]["SYN"]) == {
+        "model",
+        "naive",
+        "drift",
+        "ewma",
+        "garch",
+        "linear_ar",
+    }
 
 
 def test_predict_refuses_stale_data_unless_allowed(cli, folders, trained_cli):
@@ -203,3 +211,115 @@ def test_weights_of_another_shape_exit_65(cli, folders, trained_cli):
     result = cli("predict", "--allow-stale", "--store", folders["store"].root, "--runs", folders["runs"])
     assert result.exit_code == 65
     assert "weights do not fit the model its config describes" in result.stderr
+
+
+FORECAST_COLUMNS = [
+    "ticker",
+    "target_date",
+    "horizon",
+    "last_close",
+    "predicted_close",
+    "predicted_return",
+    "close_p05",
+    "close_p50",
+    "close_p95",
+    "return_p05",
+    "return_p50",
+    "return_p95",
+    "model",
+    "run_id",
+    "created_at",
+    "asof",
+]
+
+
+def test_predict_writes_one_row_per_horizon_with_the_documented_schema(cli, folders):
+    args = ["train", "--ticker", "SYN", "--epochs", "1", "--horizon", "3", "--quantiles", "0.05,0.95", *FAST]
+    trained = cli(*args, "--store", folders["store"].root, "--runs", folders["runs"], "--json")
+    assert trained.exit_code == 0, trained.stderr
+    result = cli(
+        "predict",
+        "--allow-stale",
+        "--store",
+        folders["store"].root,
+        "--runs",
+        folders["runs"],
+        "--out",
+        folders["out"],
+    )
+    assert result.exit_code == 0, result.stderr
+    from stockrnn.calendar import sessions_after
+    from stockrnn.forecast import read_forecasts
+
+    written = read_forecasts(folders["out"])
+    assert list(written.columns) == FORECAST_COLUMNS
+    assert written["horizon"].tolist() == [1, 2, 3]
+    last = folders["store"].read("SYN")["date"].iloc[-1]
+    assert list(written["target_date"]) == list(sessions_after("XNYS", last, 3))
+    assert (written["close_p05"] <= written["close_p50"]).all() and (
+        written["close_p50"] <= written["close_p95"]
+    ).all()
+    assert written["close_p50"].tolist() == written["predicted_close"].tolist()
+    np.testing.assert_allclose(written["close_p95"], written["last_close"] * np.exp(written["return_p95"]))
+
+
+def test_a_run_from_before_horizons_still_loads_and_predicts(cli, folders):
+    """Old runs: manifest without horizon/levels/conformal, config without the new keys, one output."""
+    args = ["train", "--ticker", "SYN", "--epochs", "1", "--quantiles", "point", *FAST]
+    trained = json.loads(
+        cli(*args, "--store", folders["store"].root, "--runs", folders["runs"], "--json").stdout
+    )
+    run_dir = folders["runs"] / trained["run_id"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for key in ("horizon", "levels", "conformal"):
+        del manifest[key]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["features"]["horizon"], config["model"]["quantiles"], config["model"]["conformal"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    old_metrics = {"SYN": {name: m["h1"] for name, m in trained["metrics"]["SYN"].items()}}
+    (run_dir / "metrics.json").write_text(json.dumps(old_metrics))
+    base = ["--store", folders["store"].root, "--runs", folders["runs"]]
+    result = cli("predict", "--allow-stale", *base, "--out", folders["out"], "--json")
+    assert result.exit_code == 0, result.stderr
+    [row] = json.loads(result.stdout)["forecasts"]
+    assert row["horizon"] == 1 and row["close_p50"] == row["predicted_close"]
+    assert cli("evaluate", *base).exit_code == 0
+    assert cli("runs", "--runs", folders["runs"]).exit_code == 0
+
+
+def test_point_quantiles_train_one_value_with_the_point_loss(cli, folders):
+    args = ["train", "--ticker", "SYN", "--epochs", "1", "--quantiles", "point", *FAST]
+    result = cli(*args, "--store", folders["store"].root, "--runs", folders["runs"], "--json")
+    assert result.exit_code == 0, result.stderr
+    run_dir = folders["runs"] / json.loads(result.stdout)["run_id"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["levels"] == [0.5] and manifest["conformal"] is None
+    assert "coverage_90" not in json.loads(result.stdout)["metrics"]["SYN"]["model"]["h1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--horizon", "0"], "features.horizon = 0"),
+        (["--horizon", "251"], "features.horizon = 251"),
+        (["--quantiles", "0.05,1.2"], "quantiles [1.2] must lie strictly between 0 and 1"),
+        (["--quantiles", "0.1,0.1"], "repeat a level"),
+    ],
+)
+def test_bad_horizon_or_quantiles_exit_78_naming_the_value(cli, folders, args, message):
+    result = cli(
+        "train", "--ticker", "SYN", *args, "--store", folders["store"].root, "--runs", folders["runs"]
+    )
+    assert result.exit_code == 78
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_the_horizon_skips_exchange_holidays():
+    import pandas as pd
+
+    from stockrnn.calendar import sessions_after
+
+    # 2024-12-24 is a session; 25 Dec and 1 Jan are holidays; the 28th and 29th a weekend.
+    days = sessions_after("XNYS", pd.Timestamp("2024-12-24"), 4)
+    assert [d.date().isoformat() for d in days] == ["2024-12-26", "2024-12-27", "2024-12-30", "2024-12-31"]

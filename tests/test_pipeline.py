@@ -12,6 +12,7 @@ from stockrnn import pipeline
 from stockrnn.config import load_config
 from stockrnn.forecast import read_forecasts, write_forecasts
 from stockrnn.models import RecurrentForecaster
+from stockrnn.network import NetworkForecaster
 from stockrnn.predicting import forecast_frame, run_panel
 from stockrnn.runs import load_run, restore
 from stockrnn.tensors import PanelTensors, predict_scaled
@@ -34,9 +35,12 @@ def small_config(*extra: str, tickers=("SYN",)):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
-def test_every_cell_maps_windows_to_one_value_each(cell):
+def test_every_cell_maps_windows_to_h_by_q_values_each(cell):
     model = RecurrentForecaster(cell, n_features=4, hidden_size=8, num_layers=2, dropout=0.2)
-    assert model(torch.zeros(5, 30, 4)).shape == (5,)
+    assert model(torch.zeros(5, 30, 4)).shape == (5, 1, 1)
+    wide = RecurrentForecaster(cell, 4, 8, 2, 0.2, horizon=3, levels=(0.1, 0.5, 0.9))
+    assert wide(torch.zeros(5, 30, 4)).shape == (5, 3, 3)
+    assert wide.forward_every_step(torch.zeros(5, 7, 4))[0].shape == (5, 7, 3, 3)
     assert model.rnn.batch_first and model.rnn.dropout == 0.2
     assert RecurrentForecaster(cell, 4, 8, num_layers=1, dropout=0.2).rnn.dropout == 0.0
 
@@ -47,15 +51,15 @@ def test_gru_clearly_beats_naive_on_ar1_returns(store, tmp_path, mode):
     store.write("SYN", prices_from_returns(ar1_returns(2000, phi=0.5)), origin="test")
     outcome = pipeline.train(small_config(f"training.mode='{mode}'"), store, tmp_path / "runs")
     # The best possible ratio for AR(1) with phi 0.5 is about sqrt(1 - 0.25) = 0.87.
-    assert outcome.metrics["SYN"]["model"]["mae_vs_naive"] < 0.92
-    assert outcome.metrics["SYN"]["model"]["direction"] > 0.6
+    assert outcome.metrics["SYN"]["model"]["h1"]["mae_vs_naive"] < 0.92
+    assert outcome.metrics["SYN"]["model"]["h1"]["direction"] > 0.6
 
 
 @pytest.mark.slow
 def test_gru_is_not_materially_worse_than_naive_on_a_random_walk(store, tmp_path):
     store.write("SYN", prices_from_returns(ar1_returns(2000, phi=0.0, seed=1)), origin="test")
     outcome = pipeline.train(small_config(), store, tmp_path / "runs")
-    assert outcome.metrics["SYN"]["model"]["mae_vs_naive"] < 1.02
+    assert outcome.metrics["SYN"]["model"]["h1"]["mae_vs_naive"] < 1.02
 
 
 @pytest.fixture
@@ -86,21 +90,27 @@ def test_run_folder_holds_the_documented_files(trained):
     assert set(manifest.scalers) == {"SYN", "ALT"}
     assert len(manifest.data_fingerprint) == 64
     assert set(run.metrics) == {"pooled", "SYN", "ALT"}
-    assert set(run.metrics["pooled"]) == {"model", "naive", "drift", "linear_ar"}
+    assert set(run.metrics["pooled"]) == {"model", "naive", "drift", "ewma", "garch", "linear_ar"}
+
+
+def _model_forecast(run, panel, ends):
+    """The restored run's calibrated forecast for origins `ends` of `panel`."""
+    _, model = restore(run)
+    manifest = run.manifest
+    forecast = NetworkForecaster(model, manifest.lookback, manifest.horizon, manifest.levels).predict(
+        panel, ends
+    )
+    return manifest.conformal.apply(panel, ends, forecast)
 
 
 def test_checkpoint_round_trip_reproduces_the_test_predictions(trained):
     run, store, _ = trained
-    _, model = restore(run)
     panel = run_panel(run, store, run.manifest.tickers)
     stored = pd.read_parquet(run.path / "test_predictions.parquet")
-    ends = panel.window_ends(20, pd.Timestamp(run.manifest.split.val_end), None)
-    from stockrnn.baselines import scaled_target_to_price
-
-    again = scaled_target_to_price(
-        panel, ends, predict_scaled(model, PanelTensors(panel, 20, torch.device("cpu")), ends)
-    )
-    np.testing.assert_allclose(np.sort(again), np.sort(stored["model"].to_numpy()), rtol=1e-9)
+    ends = panel.window_ends(20, 1, pd.Timestamp(run.manifest.split.val_end), None)
+    prices = _model_forecast(run, panel, ends).prices(panel.price[ends])  # (N, 1, Q)
+    np.testing.assert_allclose(prices[:, 0, 3], stored["model"].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(prices[:, 0, 0], stored["model_p05"].to_numpy(), rtol=1e-9)
     assert len(stored) == run.manifest.windows["test"]
 
 
@@ -114,11 +124,11 @@ def test_prices_after_t_change_no_forecast_for_a_date_up_to_t(trained, tmp_path)
     changed.loc[later, "close"] *= 1.5
     store.write("SYN", changed, origin="test")
     after = run_panel(run, store, ["SYN"])
-    ends = before.window_ends(20, None, t)
+    ends = before.window_ends(20, 1, None, t)
     forecast_before = predict_scaled(model, PanelTensors(before, 20, torch.device("cpu")), ends)
     forecast_after = predict_scaled(model, PanelTensors(after, 20, torch.device("cpu")), ends)
     assert np.array_equal(forecast_before, forecast_after)
-    late = before.window_ends(20, t, None)
+    late = before.window_ends(20, 1, t, None)
     late_before = predict_scaled(model, PanelTensors(before, 20, torch.device("cpu")), late)
     late_after = predict_scaled(model, PanelTensors(after, 20, torch.device("cpu")), late)
     assert not np.array_equal(late_before, late_after)  # the test can see a change when there is one
@@ -127,17 +137,14 @@ def test_prices_after_t_change_no_forecast_for_a_date_up_to_t(trained, tmp_path)
 def test_forecasts_from_the_newest_window_equal_those_from_the_whole_history(trained):
     """predict reads only lookback + 1 sessions per ticker; the forecast must not change."""
     run, store, _ = trained
-    _, model = restore(run)
     frame = forecast_frame(run, store, None, NOW, allow_stale=True).set_index("ticker")
     whole = run_panel(run, store, ["SYN", "ALT"])
     newest = np.array([np.flatnonzero(whole.ticker_ids == i)[-1] for i in range(2)])
-    data = PanelTensors(whole, 20, torch.device("cpu"))
-    with torch.no_grad():
-        scaled = model(data.windows[torch.from_numpy(newest) - 19].transpose(1, 2)).numpy()
-    from stockrnn.baselines import scaled_target_to_price
-
-    expected = scaled_target_to_price(whole, newest, scaled.astype("float64"))
-    np.testing.assert_array_equal(frame.loc[["SYN", "ALT"], "predicted_close"].to_numpy(), expected)
+    prices = _model_forecast(run, whole, newest).prices(whole.price[newest])[:, 0]  # (2, Q)
+    np.testing.assert_allclose(
+        frame.loc[["SYN", "ALT"], "predicted_close"].to_numpy(), prices[:, 3], rtol=1e-12
+    )
+    np.testing.assert_allclose(frame.loc[["SYN", "ALT"], "close_p95"].to_numpy(), prices[:, 6], rtol=1e-12)
 
 
 def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -9,7 +10,7 @@ from test_windows import LOOKBACK, panel_for
 
 from stockrnn.models import RecurrentForecaster
 from stockrnn.tensors import PanelTensors
-from stockrnn.training import SequenceBatches, WindowBatches
+from stockrnn.training import SequenceBatches, WindowBatches, make_loss
 
 TRAIN_END = pd.Timestamp("2000-06-30")
 
@@ -21,7 +22,7 @@ def panel(sample_prices):
 
 @pytest.mark.parametrize(("length", "per_batch"), [(32, 8), (7, 3), (1, 1), (5000, 2)])
 def test_an_epoch_of_stretches_counts_every_training_target_exactly_once(panel, length, per_batch):
-    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
+    train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
     data = PanelTensors(panel, LOOKBACK, torch.device("cpu"))
     batches = SequenceBatches(data, train_ends, length, per_batch)
     counted_ends = []
@@ -39,13 +40,13 @@ def test_an_epoch_of_stretches_counts_every_training_target_exactly_once(panel, 
 
 
 def test_sequence_loss_counts_only_the_steps_inside_each_stretch(panel):
-    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
+    train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
     data = PanelTensors(panel, LOOKBACK, torch.device("cpu"))
     model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0)
     batches = SequenceBatches(data, train_ends, length=16, sequences_per_batch=4)
     first = int(train_ends[0])
     loss, count = batches.loss(
-        model, (torch.tensor([first, first]), torch.tensor([16, 3])), torch.nn.functional.mse_loss
+        model, (torch.tensor([first, first]), torch.tensor([16, 3])), make_loss("mse", (0.5,))
     )
     assert count == 19
     assert loss.ndim == 0 and torch.isfinite(loss)
@@ -53,31 +54,49 @@ def test_sequence_loss_counts_only_the_steps_inside_each_stretch(panel):
 
 def test_the_last_step_of_a_stretch_sees_the_same_input_as_its_window(panel):
     """Warm-up plus stretch ends on the same rows as the window of the stretch's first target."""
-    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
+    train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
     data = PanelTensors(panel, LOOKBACK, torch.device("cpu"))
     model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0).eval()
     first = torch.tensor([int(train_ends[5])])
     window_x, window_y = data.batch(first)
     batches = SequenceBatches(data, train_ends, length=1, sequences_per_batch=1)
     with torch.no_grad():
-        sequence_loss, _ = batches.loss(model, (first, torch.tensor([1])), torch.nn.functional.mse_loss)
-        window_loss, _ = WindowBatches(data, train_ends, 1).loss(model, first, torch.nn.functional.mse_loss)
+        mse = make_loss("mse", (0.5,))
+        sequence_loss, _ = batches.loss(model, (first, torch.tensor([1])), mse)
+        window_loss, _ = WindowBatches(data, train_ends, 1).loss(model, first, mse)
     assert sequence_loss.item() == pytest.approx(window_loss.item(), rel=1e-5)
 
 
 def test_linear_ar_from_chunked_normal_equations_equals_scikit_learn_ridge(panel):
-    import numpy as np
+
     from sklearn.linear_model import Ridge
 
     from stockrnn.baselines import LinearAR
+    from stockrnn.windows import FitData
 
-    ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
-    ours = LinearAR(alpha=1.0, chunk=1000).fit(panel, ends, LOOKBACK)  # several chunks
+    ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
+    data = FitData(panel, ends, ends[:0], LOOKBACK, 1, (0.5,))
+    ours = LinearAR(alphas=(1.0,), chunk=1000).fit(data)  # several chunks
     x = panel.sliding_windows(LOOKBACK)[ends - LOOKBACK + 1].reshape(len(ends), -1)
+    # At H = 1 the normalised target is the scaled next-session return.
     reference = Ridge(alpha=1.0).fit(x, panel.target[ends + 1])
-    assert ours.weights == pytest.approx(reference.coef_, abs=1e-6)  # scikit-learn solves in float32
-    assert ours.predict_scaled(panel, ends, LOOKBACK) == pytest.approx(reference.predict(x), abs=1e-6)
-    assert np.isfinite(ours.intercept)
+    assert ours.weights[:, 0] == pytest.approx(reference.coef_, abs=1e-6)  # scikit-learn solves in float32
+    assert ours.predict_normalized(panel, ends)[:, 0] == pytest.approx(reference.predict(x), abs=1e-6)
+    assert np.isfinite(ours.intercept).all()
+
+
+def test_linear_ar_chooses_its_penalty_on_validation_and_fits_one_ridge_per_horizon(panel):
+    from stockrnn.baselines import LinearAR
+    from stockrnn.windows import FitData
+
+    train = panel.window_ends(LOOKBACK, 3, None, TRAIN_END)
+    val = panel.window_ends(LOOKBACK, 3, TRAIN_END, pd.Timestamp("2003-06-30"))
+    fitted = LinearAR(alphas=(1e-3, 1e5)).fit(FitData(panel, train, val, LOOKBACK, 3, (0.1, 0.5, 0.9)))
+    assert fitted.alpha == 1e5  # daily returns: heavy shrinkage wins out of sample
+    assert fitted.weights.shape == (LOOKBACK * len(panel.feature_names), 3)
+    forecast = fitted.predict(panel, val)
+    assert forecast.values.shape == (len(val), 3, 3)
+    assert (np.diff(forecast.values, axis=-1) >= 0).all()
 
 
 @pytest.mark.parametrize(("precision", "step_dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)])
@@ -87,8 +106,8 @@ def test_precision_sets_the_dtype_of_training_steps_and_leaves_validation_in_fp3
     from stockrnn.config import TrainingConfig
     from stockrnn.training import train_model
 
-    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)
-    val_ends = panel.window_ends(LOOKBACK, TRAIN_END, None)[:64]
+    train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
+    val_ends = panel.window_ends(LOOKBACK, 1, TRAIN_END, None)[:64]
     model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0)
     head_dtypes = {"train": set(), "eval": set()}
     model.head.register_forward_hook(
@@ -106,8 +125,8 @@ def test_compiled_training_steps_match_eager_ones_and_leave_the_model_eager(pane
     from stockrnn.config import TrainingConfig
     from stockrnn.training import train_model
 
-    train_ends = panel.window_ends(LOOKBACK, None, TRAIN_END)[:200]
-    val_ends = panel.window_ends(LOOKBACK, TRAIN_END, None)[:64]
+    train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)[:200]
+    val_ends = panel.window_ends(LOOKBACK, 1, TRAIN_END, None)[:64]
     from torch._dynamo.utils import counters
 
     counters.clear()

@@ -8,7 +8,7 @@ import pytest
 
 from stockrnn.config import SplitConfig
 from stockrnn.features import compute_features, feature_names
-from stockrnn.windows import build_panel, split_dates
+from stockrnn.windows import build_panel, split_dates, target_rows
 
 LOOKBACK = 10
 
@@ -60,10 +60,10 @@ def test_each_ticker_is_scaled_on_its_own_training_rows(sample_prices):
 def test_fraction_split_is_chronological_and_targets_never_share_a_date(sample_prices):
     panel = panel_for({"GSPC": sample_prices("GSPC")}, "2012-01-03")
     split = split_dates(panel.dates[LOOKBACK:], SplitConfig())
-    train = panel.window_ends(LOOKBACK, None, split.train_end)
-    val = panel.window_ends(LOOKBACK, split.train_end, split.val_end)
-    test = panel.window_ends(LOOKBACK, split.val_end, split.test_end)
-    target_dates = [set(panel.dates[ends + 1]) for ends in (train, val, test)]
+    train = panel.window_ends(LOOKBACK, 1, None, split.train_end)
+    val = panel.window_ends(LOOKBACK, 1, split.train_end, split.val_end)
+    test = panel.window_ends(LOOKBACK, 1, split.val_end, split.test_end)
+    target_dates = [set(panel.dates[target_rows(ends, 1)[:, 0]]) for ends in (train, val, test)]
     assert max(target_dates[0]) < min(target_dates[1]) and max(target_dates[1]) < min(target_dates[2])
     assert len(train) + len(val) + len(test) == len(panel.dates) - LOOKBACK
     assert len(train) / (len(train) + len(val) + len(test)) == pytest.approx(0.70, abs=0.002)
@@ -74,9 +74,9 @@ def test_fraction_split_is_chronological_and_targets_never_share_a_date(sample_p
 
 def test_windows_never_span_two_tickers(sample_prices):
     panel = panel_for({"KO": sample_prices("KO"), "XOM": sample_prices("XOM")}, "2000-12-29")
-    ends = panel.window_ends(LOOKBACK, None, None)
+    ends = panel.window_ends(LOOKBACK, 1, None, None)
     starts = ends - LOOKBACK + 1
-    assert (panel.ticker_ids[starts] == panel.ticker_ids[ends + 1]).all()
+    assert (panel.ticker_ids[starts] == panel.ticker_ids[target_rows(ends, 1)[:, 0]]).all()
     assert len(ends) == 2 * (8312 - LOOKBACK)
 
 
@@ -95,3 +95,28 @@ def test_too_little_training_history_is_a_clear_data_error(sample_prices):
         DataError, match=r"GOOG: 4 sessions up to the training split's end 2004-08-25; need at least 12"
     ):
         panel_for({"GOOG": sample_prices("GOOG")}, "2004-08-25")
+
+
+def test_target_rows_are_the_h_sessions_after_each_origin():
+    assert target_rows(np.array([10, 20]), 3).tolist() == [[11, 12, 13], [21, 22, 23]]
+
+
+@pytest.mark.parametrize("horizon", [1, 5, 20])
+def test_a_window_belongs_to_the_split_of_its_farthest_target(sample_prices, horizon):
+    """No target of a training window is dated after train_end; none of a test window before val_end."""
+    panel = panel_for({"KO": sample_prices("KO"), "XOM": sample_prices("XOM")}, "2000-12-29")
+    train_end, val_end = np.datetime64("2000-12-29"), np.datetime64("2005-12-30")
+    train = panel.window_ends(LOOKBACK, horizon, None, pd.Timestamp(train_end))
+    val = panel.window_ends(LOOKBACK, horizon, pd.Timestamp(train_end), pd.Timestamp(val_end))
+    test = panel.window_ends(LOOKBACK, horizon, pd.Timestamp(val_end), None)
+    assert panel.dates[target_rows(train, horizon)].max() <= train_end
+    assert panel.dates[target_rows(val, horizon)[:, -1]].min() > train_end
+    assert panel.dates[target_rows(test, horizon)[:, -1]].min() > val_end
+    # The last training origin of each ticker is exactly H sessions before the boundary's session.
+    for index in range(2):
+        rows = np.flatnonzero((panel.ticker_ids == index) & (panel.dates <= train_end))
+        assert train[panel.ticker_ids[train] == index][-1] == rows[-1] - horizon
+    # Every target of every window stays inside the origin's ticker.
+    every = panel.window_ends(LOOKBACK, horizon, None, None)
+    assert (panel.ticker_ids[target_rows(every, horizon)] == panel.ticker_ids[every][:, None]).all()
+    assert len(every) == 2 * (8312 - LOOKBACK - horizon + 1)
