@@ -182,9 +182,10 @@ def test_leakage_at_h5_prices_after_train_end_change_nothing_fitted_on_training(
         assert _equal(before[key], after[key]), key
     # Conformal offsets come from validation, which these prices reach: they may move.
     assert not _equal(before["conformal"], after["conformal"])  # and the test can see that
-    # The last training origin's 5th target is the split's last training session.
-    last_target = data.panel.dates[data.train_ends[-1] + 5]
-    assert last_target <= np.datetime64(train_end) and val_end > train_end
+    # The last training origin's 5th target is inside training; the next origin's would not be.
+    last = data.train_ends[-1]
+    assert data.panel.dates[last + 5] <= np.datetime64(train_end) < data.panel.dates[last + 6]
+    assert val_end > data.panel.dates[last + 6]
 
 
 def test_leakage_at_h5_prices_after_val_end_change_no_weight_or_offset(store, panel_data, tmp_path):
