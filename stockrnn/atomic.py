@@ -55,3 +55,39 @@ def write_atomic(target: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp_path)` and move the result into place atomically."""
     with atomic_path(target) as tmp:
         write(tmp)
+
+
+def publish_folder(
+    root: Path, name: str, write: Callable[[Path], None], lock_timeout: float, what: str
+) -> Path:
+    """Let `write(staging)` fill <root>/.incomplete-<name>, then rename it to <root>/<name>.
+
+    The folder appears complete or not at all; the rename is the only commit point. Under the
+    root's lock, staging folders left by a killed writer are deleted first.
+    """
+    import shutil
+
+    from stockrnn.locking import exclusive
+
+    root = Path(root)
+    with exclusive(root / ".lock", lock_timeout, what=what):
+        staging, final = root / f".incomplete-{name}", root / name
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for abandoned in root.glob(".incomplete-*"):
+                shutil.rmtree(abandoned, ignore_errors=True)
+            staging.mkdir()
+            write(staging)
+            for written in staging.iterdir():
+                with open(written, "rb") as fh:
+                    os.fsync(fh.fileno())
+            fsync_dir(staging)
+            os.rename(staging, final)
+            fsync_dir(root)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OutputError(f"cannot write {final}: {exc.strerror or exc}") from exc
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return final

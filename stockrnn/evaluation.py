@@ -3,7 +3,9 @@
 Point metrics judge the median in price units (MAE, RMSE, MAPE, MASE, direction). Distribution
 metrics are in log-return units: pinball loss per level and its mean, CRPS approximated from the
 quantile grid, and for each central interval its coverage (before and after conformal calibration),
-mean width and Winkler interval score. Every loss is also given as a ratio to naive's.
+mean width and Winkler interval score. Every loss is also given as a ratio to naive's, with the
+Diebold-Mariano p-value of that difference (absolute error of the median and pinball loss, both in
+log-return units so that tickers pool fairly); the model is also tested against the best baseline.
 metrics[scope][forecaster]["h<h>"][metric], scope being each ticker and "pooled".
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from stockrnn.quantiles import Forecast, central_intervals, crps_weights, level_name, pinball
+from stockrnn.significance import diebold_mariano, per_date
 from stockrnn.windows import Panel, target_rows
 
 RATIO_TO_NAIVE = ("mae", "pinball", "crps")
@@ -96,7 +99,48 @@ def score_forecasts(
                     scores[f"{metric}_vs_naive"] = (
                         scores[metric] / naive[metric] if naive[metric] > 0 else np.nan
                     )
+            dates = panel.dates[ends[rows]]
+            losses = {
+                name: _losses_per_date(f, actual[rows, h], rows, h, dates) for name, f in forecasts.items()
+            }
+            _add_significance({name: table[scope][name][f"h{h + 1}"] for name in forecasts}, losses, h + 1)
     return table
+
+
+def _losses_per_date(forecast: Forecast, actual: np.ndarray, rows, h: int, dates) -> dict[str, np.ndarray]:
+    """(D,) absolute error of the median and mean pinball loss at horizon h, averaged per origin date."""
+    values = forecast.values[rows, h]  # (n, Q)
+    return {
+        "mae": per_date(np.abs(actual - forecast.median[rows, h]), dates),
+        "pinball": per_date(pinball(values, actual, forecast.levels).mean(axis=-1), dates),
+    }
+
+
+def _p_value(loss_a: np.ndarray, loss_b: np.ndarray, horizon: int) -> float | None:
+    """DM p-value; None (JSON null) where there is no test, e.g. two forecasters with one median."""
+    p = diebold_mariano(loss_a, loss_b, horizon)[1]
+    return None if np.isnan(p) else p
+
+
+def _add_significance(scores: dict[str, dict], losses: dict[str, dict], horizon: int) -> None:
+    """dm_<loss>_p: DM p-value against naive; the model also gets dm_<loss>_p_vs_best against the
+    baseline with the lowest pinball loss, named in best_baseline."""
+    for name in scores:
+        if name == "naive":
+            continue
+        for loss in ("mae", "pinball"):
+            scores[name][f"dm_{loss}_p"] = _p_value(losses[name][loss], losses["naive"][loss], horizon)
+    if "model" not in scores:
+        return
+    baselines = [name for name in scores if name != "model"]
+    best = min(baselines, key=lambda name: scores[name]["pinball"])
+    scores["model"]["best_baseline"] = best
+    best_pinball = scores[best]["pinball"]
+    scores["model"]["pinball_vs_best"] = (
+        scores["model"]["pinball"] / best_pinball if best_pinball > 0 else np.nan
+    )
+    for loss in ("mae", "pinball"):
+        scores["model"][f"dm_{loss}_p_vs_best"] = _p_value(losses["model"][loss], losses[best][loss], horizon)
 
 
 def metrics_by_horizon(metrics: dict) -> dict:

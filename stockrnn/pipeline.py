@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -113,6 +113,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
             "best_val_loss": result.best_val_loss,
             "seconds_per_epoch": result.seconds_per_epoch,
             "processes": result.processes,
+            "history": [asdict(epoch) for epoch in result.history],  # for the report's loss curves
         },
         headline=_headline(scored.metrics, data.horizon),
         horizon=data.horizon,
@@ -138,3 +139,51 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
         len(result.history),
         result.seconds_per_epoch,
     )
+
+
+@dataclass
+class BacktestOutcome:
+    backtest_id: str
+    path: Path
+    folds: list
+    metrics: dict
+    device: str
+
+
+def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=None, on_epoch=None):
+    """Walk forward over the stored history (see walkforward.py) and save the backtest folder."""
+    from stockrnn.backtests import forecasts_frame, new_backtest_id, save_backtest
+    from stockrnn.dataset import load_feature_frames
+    from stockrnn.store import normalize_ticker
+    from stockrnn.training import resolve_device
+    from stockrnn.walkforward import run_backtest
+
+    tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
+    frames, names = load_feature_frames(store, tickers, None, config.features.target)
+    device = resolve_device(config.training.device)
+    result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch)
+    backtest_id = new_backtest_id(config.model.cell, tickers, plan.folds, plan.step)
+    last_target = pd.Timestamp(result.panel.dates.max())
+    manifest = {
+        "backtest_id": backtest_id,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "tickers": tickers,
+        "features": names,
+        "horizon": config.features.horizon,
+        "levels": list(config.model.levels),
+        "plan": asdict(plan),
+        "folds": [asdict(fold) for fold in result.folds],
+        "data_fingerprint": fingerprint(frames, last_target),
+        "versions": _versions(),
+        "device": str(device),
+        "headline": _headline(result.metrics["pooled"], config.features.horizon),
+    }
+    path = save_backtest(
+        Path(runs_root),
+        backtest_id,
+        config.model_dump(mode="json"),
+        manifest,
+        result.metrics,
+        forecasts_frame(result),
+    )
+    return BacktestOutcome(backtest_id, path, result.folds, result.metrics, str(device))

@@ -45,6 +45,68 @@ def _cell(scores: dict, key: str, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _p_value(scores: dict, key: str) -> str:
+    value = scores.get(key)
+    if value is None or value != value:  # absent (naive itself, old runs) or NaN (too few dates)
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _horizons(names: list[str]) -> str:
+    """["h1", "h2", "h3", "h5"] -> "h1-h3, h5"."""
+    numbers = [int(n.removeprefix("h")) for n in names]
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][-1] + 1:
+            spans[-1].append(n)
+        else:
+            spans.append([n])
+    return ", ".join(f"h{s[0]}" if len(s) == 1 else f"h{s[0]}-h{s[-1]}" for s in spans)
+
+
+def _judge(model: dict, p_key: str, ratio_of, level: float) -> list[str]:
+    """Phrases saying at which horizons the model is significantly better, worse, or neither."""
+    better, worse, unclear, ps = [], [], [], []
+    for horizon, scores in model.items():
+        p, ratio = scores.get(p_key), ratio_of(scores)
+        if p is not None and p == p and p < level and ratio is not None:
+            (better if ratio < 1 else worse).append(horizon)
+        else:
+            unclear.append(horizon)
+            if p is not None and p == p:
+                ps.append(p)
+    phrases = []
+    if better:
+        phrases.append(f"significantly better at {_horizons(better)}")
+    if worse:
+        phrases.append(f"significantly worse at {_horizons(worse)}")
+    if unclear:
+        span = f" (p {min(ps):.2f}-{max(ps):.2f})" if len(ps) > 1 else f" (p {ps[0]:.2f})" if ps else ""
+        phrases.append(f"not significantly different at {_horizons(unclear)}{span}")
+    return phrases
+
+
+def edge_verdict(metrics: dict, level: float = 0.05) -> str:
+    """One sentence: is the model's pinball loss different from naive's (and from the best
+    baseline's), horizon by horizon, at `level`?"""
+    from stockrnn.evaluation import metrics_by_horizon
+
+    metrics = metrics_by_horizon(metrics)
+    scope = next(iter(metrics))
+    model = metrics[scope].get("model", {})
+    if not any("dm_pinball_p" in scores for scores in model.values()):
+        return f"{scope}: this run has no significance tests (trained before stockrnn had them); retrain."
+    against_naive = _judge(model, "dm_pinball_p", lambda m: m.get("pinball_vs_naive"), level)
+    best = sorted({m["best_baseline"] for m in model.values() if "best_baseline" in m})
+
+    against_best = _judge(model, "dm_pinball_p_vs_best", lambda m: m.get("pinball_vs_best"), level)
+    sentence = f"{scope}, pinball loss, Diebold-Mariano (HLN) at {level:.0%}: against naive the model is "
+    sentence += "; ".join(against_naive)
+    if best and best != ["naive"]:
+        sentence += f"; against the best baseline ({', '.join(best)}) it is " + "; ".join(against_best)
+    return sentence + "."
+
+
 def metrics_table(metrics: dict, title: str) -> Table:
     """Per scope, every forecaster at horizon 1 and at the run's last horizon H."""
     from stockrnn.evaluation import metrics_by_horizon
@@ -53,8 +115,9 @@ def metrics_table(metrics: dict, title: str) -> Table:
     metrics = metrics_by_horizon(metrics)
     table = Table(title=title)
     # cov = share of outcomes inside the central 80/90% interval after calibration; raw90 = before.
-    columns = ("scope", "forecaster", "h", "MAE", "MAE/naive", "dir", "pinball/naive", "CRPS/naive")
-    columns += ("cov80", "cov90", "raw90", "width90")
+    # p MAE / p pinb: Diebold-Mariano p-value (HLN-corrected) of the difference from naive.
+    columns = ("scope", "forecaster", "h", "MAE", "MAE/naive", "p MAE", "dir", "pinball/naive", "p pinb")
+    columns += ("CRPS/naive", "cov80", "cov90", "raw90", "width90")
     for name in columns:
         table.add_column(name, justify="left" if name in ("scope", "forecaster") else "right")
     for scope, by_forecaster in metrics.items():
@@ -69,8 +132,10 @@ def metrics_table(metrics: dict, title: str) -> Table:
                     horizon.removeprefix("h"),
                     _cell(m, "mae"),
                     _cell(m, "mae_vs_naive"),
+                    _p_value(m, "dm_mae_p"),
                     _cell(m, "direction", 3),
                     _cell(m, "pinball_vs_naive"),
+                    _p_value(m, "dm_pinball_p"),
                     _cell(m, "crps_vs_naive"),
                     _cell(m, "coverage_80", 3),
                     _cell(m, "coverage_90", 3),
@@ -123,5 +188,67 @@ def runs_table(root: Path, found, latest: str) -> Table:
             _cell(headline, "pinball_vs_naive"),
             _cell(headline, "coverage_90", 3),
             "latest" if run.run_id == latest else "",
+        )
+    return table
+
+
+def folds_table(folds, fold_metrics: dict) -> Table:
+    """One row per fold: its origins, its fit, and the model against naive at horizons 1 and H."""
+    table = Table(title="folds (model vs naive; first scope)")
+    columns = ("fold", "origins", "from", "to", "fit", "h", "MAE/naive", "pinball/naive", "p pinb", "cov90")
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("from", "to", "fit") else "right")
+    for fold in folds:
+        metrics = fold_metrics[str(fold.index)]
+        model = metrics[next(iter(metrics))]["model"]
+        shown = list(dict.fromkeys([next(iter(model)), list(model)[-1]]))
+        for horizon in shown:
+            m = model[horizon]
+            first = horizon == shown[0]
+            fit = f"{fold.epochs_run} ep" if fold.refit else "reused"
+            table.add_row(
+                str(fold.index) if first else "",
+                str(fold.origins) if first else "",
+                fold.cutoff if first else "",
+                fold.last_origin if first else "",
+                fit if first else "",
+                horizon.removeprefix("h"),
+                _cell(m, "mae_vs_naive"),
+                _cell(m, "pinball_vs_naive"),
+                _p_value(m, "dm_pinball_p"),
+                _cell(m, "coverage_90", 3),
+            )
+    return table
+
+
+def mcs_table(mcs: dict, size: float = 0.05) -> Table:
+    """Model Confidence Set p-values per horizon; * marks the forecasters inside the set."""
+    names = list(next(iter(mcs.values())))
+    table = Table(title=f"Model Confidence Set at {1 - size:.0%} (pinball loss; * = in the set)")
+    table.add_column("h", justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    for horizon, pvalues in mcs.items():
+        cells = [f"{pvalues[n]:.3f}{'*' if pvalues[n] > size else ' '}" for n in names]
+        table.add_row(horizon.removeprefix("h"), *cells)
+    return table
+
+
+def backtests_table(root: Path, found) -> Table:
+    table = Table(title=f"backtests in {root}")
+    for name in ("backtest", "created", "tickers", "H", "folds", "MAE/naive", "pinball/naive", "cov90"):
+        table.add_column(name)
+    for backtest in found:
+        manifest = backtest.manifest
+        plan = manifest["plan"]
+        table.add_row(
+            backtest.backtest_id,
+            manifest["created_at"],
+            ",".join(manifest["tickers"]),
+            str(manifest["horizon"]),
+            f"{plan['folds']} x {plan['step']}",
+            _cell(manifest["headline"], "mae_vs_naive"),
+            _cell(manifest["headline"], "pinball_vs_naive"),
+            _cell(manifest["headline"], "coverage_90", 3),
         )
     return table

@@ -3,7 +3,8 @@
 <runs>/<run_id>/
   config.json               the resolved configuration
   manifest.json             features, lookback, scaler parameters, split dates, data fingerprint,
-                            library versions, seed, training summary, headline metrics
+                            library versions, seed, training summary with the loss of every epoch,
+                            headline metrics
   model.pt                  state_dict only; loaded with torch.load(weights_only=True)
   metrics.json              every forecaster's scores on the test split
   test_predictions.parquet  date, ticker, actual, model and each baseline, in prices
@@ -17,17 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from stockrnn.atomic import fsync_dir
+from stockrnn.atomic import publish_folder
 from stockrnn.calibration import ConformalOffsets
-from stockrnn.errors import DataError, MissingInputError, OutputError
-from stockrnn.locking import exclusive
+from stockrnn.errors import DataError, MissingInputError
 from stockrnn.windows import AffineScaler, SplitDates
 
 LATEST = "latest"
@@ -118,30 +117,14 @@ def save_run(
 ) -> Path:
     import torch
 
-    runs_root = Path(runs_root)
-    with exclusive(runs_root / ".lock", lock_timeout, what=f"the runs folder {runs_root}"):
-        staging = runs_root / f".incomplete-{run_id}"
-        final = runs_root / run_id
-        try:
-            runs_root.mkdir(parents=True, exist_ok=True)
-            for abandoned in runs_root.glob(".incomplete-*"):  # left by a killed writer; we hold the lock
-                shutil.rmtree(abandoned, ignore_errors=True)
-            staging.mkdir()
-            _write_json(staging / "config.json", config)
-            _write_json(staging / "manifest.json", manifest.to_json())
-            _write_json(staging / "metrics.json", metrics)
-            torch.save(state_dict, staging / "model.pt")
-            test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
-            for name in ("model.pt", "test_predictions.parquet"):
-                with open(staging / name, "rb") as fh:
-                    os.fsync(fh.fileno())
-            fsync_dir(staging)
-            os.rename(staging, final)
-            fsync_dir(runs_root)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise OutputError(f"cannot write run {final}: {exc.strerror or exc}") from exc
-    return final
+    def write(staging: Path) -> None:
+        _write_json(staging / "config.json", config)
+        _write_json(staging / "manifest.json", manifest.to_json())
+        _write_json(staging / "metrics.json", metrics)
+        torch.save(state_dict, staging / "model.pt")
+        test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
+
+    return publish_folder(Path(runs_root), run_id, write, lock_timeout, f"the runs folder {runs_root}")
 
 
 def resolve_run_id(runs_root: Path, name: str) -> str:

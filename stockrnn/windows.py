@@ -146,17 +146,23 @@ def build_panel(
     train_end: pd.Timestamp | None,
     scalers: dict[str, AffineScaler] | None = None,
     min_train_rows: int = 2,
+    train_start: pd.Timestamp | None = None,
 ) -> Panel:
     """Stack per-ticker feature frames, scaling each with its own scaler.
 
-    Scalers are fitted on rows dated <= train_end unless given (a trained run's, at predict time).
+    Scalers are fitted on rows dated in (train_start, train_end] unless given (a trained run's, at
+    predict time); train_start is None but for a backtest's rolling window.
     """
     fitted = dict(scalers or {})
     blocks, prices, dates, ids = [], [], [], []
     for index, (ticker, frame) in enumerate(frames.items()):
         values = np.column_stack([frame[name].to_numpy(dtype="float64") for name in feature_names])
         if ticker not in fitted:
-            train_rows = values[frame["date"].to_numpy() <= np.datetime64(train_end)]
+            row_dates = frame["date"].to_numpy()
+            in_training = row_dates <= np.datetime64(train_end)
+            if train_start is not None:
+                in_training &= row_dates > np.datetime64(train_start)
+            train_rows = values[in_training]
             if len(train_rows) < min_train_rows:
                 raise DataError(
                     f"{ticker}: {len(train_rows)} sessions up to the training split's end {train_end.date()}; "
@@ -195,11 +201,11 @@ class FitData:
     levels: tuple[float, ...]
 
     def training_returns(self, ticker_index: int) -> np.ndarray:
-        """One-session log returns of a ticker from its first row up to its last training target."""
+        """One-session log returns of a ticker from its first training window's first row up to its
+        last training target (its first row, unless a backtest's rolling window starts later)."""
         ends = self.train_ends[self.panel.ticker_ids[self.train_ends] == ticker_index]
         if len(ends) == 0:
             return np.empty(0)
-        rows = np.flatnonzero(self.panel.ticker_ids == ticker_index)
         last = target_rows(ends[-1:], self.horizon)[0, -1]
-        price = self.panel.price[rows[0] : last + 1]
+        price = self.panel.price[ends[0] - self.lookback + 1 : last + 1]
         return np.diff(np.log(price))

@@ -1,0 +1,214 @@
+"""The app every command hangs on: logging, errors -> exit codes, output, shared options, config shortcuts.
+
+No numerics here. Heavy libraries (pandas, torch) are imported inside the commands so that
+`stockrnn --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from stockrnn import __version__
+from stockrnn.config import ModelConfig, TrainingConfig, choices
+from stockrnn.errors import EXIT_CODES, StockrnnError
+
+app = typer.Typer(
+    name="stockrnn",
+    help="Train GRU/LSTM forecasters on daily stock prices and write next-session forecasts.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    epilog="Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
+)
+# Off a terminal rich would wrap tables at 80 columns; logs and pipes read better wider.
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+log = logging.getLogger("stockrnn")
+
+
+class _State:
+    debug = False
+    quiet = False
+
+
+state = _State()
+
+StoreOption = typer.Option(
+    None, "--store", help="Price store folder [default: $STOCKRNN_STORE, else ~/.local/share/stockrnn/store]."
+)
+LockTimeoutOption = typer.Option(
+    30.0, "--lock-timeout", min=0, help="Seconds to wait for another stockrnn writing the same folder."
+)
+DateFormats = ["%Y-%m-%d"]
+
+
+def _configure_logging(debug: bool, log_file: Path | None) -> None:
+    log.handlers.clear()
+    log.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if debug else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.addHandler(console)
+    if log_file is not None:
+        try:
+            file_handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        except OSError as exc:
+            _fail(73, f"cannot open log file {log_file}: {exc.strerror}")
+        file_handler.setLevel(logging.DEBUG if debug else logging.INFO)
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(file_handler)
+    log.propagate = False
+
+
+def _fail(code: int, message: str) -> None:
+    log.info("exit %d: %s", code, message)  # reaches --log-file; the console gets the line below
+    print(f"Error: {' '.join(message.split())}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def handles_errors(command):
+    """Turn project errors into one stderr line and their exit code; no traceback unless --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except StockrnnError as exc:
+            if state.debug:
+                raise
+            _fail(exc.exit_code, str(exc))
+        except KeyboardInterrupt:
+            _fail(130, "interrupted")
+        except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
+            log.debug("internal error", exc_info=True)
+            if state.debug:
+                raise
+            _fail(1, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+
+    return wrapper
+
+
+def say(renderable) -> None:
+    """Print a human-facing result unless --quiet."""
+    if not state.quiet:
+        stdout.print(renderable)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"stockrnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Log everything and show tracebacks."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success (for cron)."),
+    log_file: Path | None = typer.Option(None, "--log-file", help="Append plain log lines to this file."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    state.debug = debug
+    state.quiet = quiet
+    _configure_logging(debug, log_file)
+
+
+def _enum(name: str, section, key: str) -> type[Enum]:
+    return Enum(name, {value: value for value in choices(section, key)}, type=str)
+
+
+Cell = _enum("Cell", ModelConfig, "cell")
+Device = _enum("Device", TrainingConfig, "device")
+Precision = _enum("Precision", TrainingConfig, "precision")
+
+
+RunsOption = typer.Option(
+    None, "--runs", help="Runs folder [default: $STOCKRNN_RUNS, else ~/.local/share/stockrnn/runs]."
+)
+RunOption = typer.Option("latest", "--run", help="Run id, or `latest`.")
+JsonOption = typer.Option(False, "--json", help="Print a machine-readable summary on stdout instead.")
+
+
+def print_json(data) -> None:
+    import json
+
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def epoch_reporter(json_output: bool):
+    """A rich progress bar on a terminal; plain lines otherwise; nothing with --quiet or --json."""
+    if state.quiet or json_output:
+        return None, None, None
+    if not stdout.is_terminal:
+
+        def on_epoch(report, total):
+            stderr.print(
+                f"epoch {report.epoch}/{total} train_loss={report.train_loss:.5f} "
+                f"val_loss={report.val_loss:.5f} ({report.seconds:.1f}s)"
+            )
+            log.info(
+                "epoch %d train_loss=%.5f val_loss=%.5f", report.epoch, report.train_loss, report.val_loss
+            )
+
+        return None, on_epoch, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stdout,
+    )
+    epochs = progress.add_task("epoch", total=None)
+    batches = progress.add_task("batches", total=None)
+
+    def on_batch(number, total):
+        progress.update(batches, completed=number, total=total)
+
+    def on_epoch(report, total):
+        progress.update(
+            epochs,
+            completed=report.epoch,
+            total=total,
+            description=f"epoch  train {report.train_loss:.4f}  val {report.val_loss:.4f}",
+        )
+
+    return progress, on_epoch, on_batch
+
+
+def config_from_options(
+    config_file: Path | None,
+    overrides: list[str],
+    tickers: list[str],
+    quantiles: str | None,
+    compile_steps: bool,
+    shortcuts: dict,
+):
+    """The config file (or the packaged defaults) with --set overrides, then the shortcut options."""
+    from stockrnn.config import load_config
+
+    settings = list(overrides)
+    if tickers:
+        settings.append("data.tickers=[" + ", ".join(f'"{t}"' for t in tickers) + "]")
+    for key, value in shortcuts.items():
+        if value is not None:
+            settings.append(f'{key}="{value.value}"' if isinstance(value, Enum) else f"{key}={value}")
+    if compile_steps:
+        settings.append("training.compile=true")
+    if quantiles is not None:
+        levels = quantiles.strip()
+        settings.append(
+            'model.quantiles="point"' if levels in ("point", "") else f"model.quantiles=[{levels}]"
+        )
+    return load_config(config_file, settings)

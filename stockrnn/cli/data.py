@@ -1,0 +1,106 @@
+"""Commands over the price store: fetch and store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from stockrnn import render
+from stockrnn.cli.app import (
+    DateFormats,
+    LockTimeoutOption,
+    StoreOption,
+    app,
+    handles_errors,
+    log,
+    say,
+    stderr,
+)
+from stockrnn.errors import ConfigError, MissingInputError, TemporaryError
+
+
+@app.command()
+@handles_errors
+def fetch(
+    tickers: list[str] | None = typer.Argument(
+        None, help="Symbols to fetch (e.g. AAPL MSFT ^GSPC). None: update every stored ticker."
+    ),
+    start: datetime | None = typer.Option(None, formats=DateFormats, help="First session to fetch."),
+    end: datetime | None = typer.Option(None, formats=DateFormats, help="Fetch sessions before this date."),
+    interval: str = typer.Option("1d", help="Bar interval; the store holds daily sessions, so only 1d."),
+    exchange: str = typer.Option("XNYS", help="Exchange calendar that says which sessions have closed."),
+    from_csv: Path | None = typer.Option(None, "--from-csv", help="Import this Yahoo-layout CSV instead."),
+    ticker: str | None = typer.Option(None, "--ticker", help="The ticker a --from-csv file holds."),
+    sample: bool = typer.Option(False, "--sample", help="Load the bundled sample prices (no network)."),
+    store_dir: Path | None = StoreOption,
+    lock_timeout: float = LockTimeoutOption,
+) -> None:
+    """Download daily prices with yfinance into the local Parquet store, incrementally."""
+    from stockrnn import fetching, paths
+    from stockrnn.store import PriceStore, normalize_ticker
+
+    if interval != "1d":
+        raise ConfigError(f"--interval {interval!r} is not supported; the store holds daily sessions (1d)")
+    modes = sum([bool(tickers), from_csv is not None, sample])
+    if modes > 1:
+        raise ConfigError("give tickers, --from-csv or --sample, one at a time")
+    if (from_csv is None) != (ticker is None):
+        raise ConfigError("--from-csv FILE and --ticker NAME go together")
+    store = PriceStore(paths.store_dir(store_dir))
+    with store.lock(lock_timeout):
+        if from_csv is not None:
+            outcomes = [
+                fetching.import_csv(store, from_csv, normalize_ticker(ticker), f"csv:{from_csv.name}")
+            ]
+        elif sample:
+            outcomes = [
+                fetching.import_csv(store, csv_file, normalize_ticker(csv_file.stem), "sample")
+                for csv_file in sorted(paths.sample_dir().glob("*.csv"))
+            ]
+        else:
+            from stockrnn.sources.yahoo import YahooSource
+
+            names = [normalize_ticker(t) for t in tickers] if tickers else store.tickers()
+            if not names:
+                raise MissingInputError(f"the store {store.root} is empty; name the tickers to fetch")
+            source = YahooSource(cache_dir=store.cache_dir)
+            outcomes = fetching.fetch_tickers(
+                store,
+                source,
+                list(dict.fromkeys(names)),
+                start.date() if start else None,
+                end.date() if end else None,
+                exchange,
+            )
+    for o in outcomes:
+        log.info(
+            "fetch %s: %s, %d rows added%s",
+            o.ticker,
+            o.status,
+            o.rows_added,
+            f" ({o.message})" if o.message else "",
+        )
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        stderr.print(render.fetch_table(outcomes))
+        names = ", ".join(f"{o.ticker} ({o.status})" for o in failed)
+        others = "; the others were" if len(failed) < len(outcomes) else ""
+        raise TemporaryError(f"{len(failed)} of {len(outcomes)} tickers not stored: {names}{others}")
+    say(render.fetch_table(outcomes))
+
+
+@app.command("store")
+@handles_errors
+def store_list(store_dir: Path | None = StoreOption) -> None:
+    """List the price store: ticker, rows, first and last session, source, last fetched."""
+    from stockrnn import paths
+    from stockrnn.store import PriceStore
+
+    store = PriceStore(paths.store_dir(store_dir))
+    summaries = store.summary()
+    if not summaries:
+        raise MissingInputError(f"the store {store.root} is empty; run `stockrnn fetch` first")
+    table = render.store_table(store.root, summaries)
+    say(table)

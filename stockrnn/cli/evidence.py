@@ -1,0 +1,158 @@
+"""Commands that weigh the evidence: backtest (walk-forward) and report (charts a person looks at)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from stockrnn import render
+from stockrnn.cli.app import (
+    Cell,
+    JsonOption,
+    RunsOption,
+    StoreOption,
+    app,
+    config_from_options,
+    handles_errors,
+    log,
+    print_json,
+    say,
+    state,
+    stderr,
+    stdout,
+)
+
+
+def _fold_reporter(json_output: bool):
+    """A bar over folds (and the epochs of the current fold) on a terminal; a line per fold otherwise."""
+    if state.quiet or json_output:
+        return None, None, None
+
+    def line(fold, total):
+        return (
+            f"fold {fold.index}/{total}: origins {fold.cutoff} .. {fold.last_origin}, "
+            + (f"trained {fold.epochs_run} epochs (best {fold.best_epoch}), " if fold.refit else "no refit, ")
+            + f"{fold.seconds:.1f}s, peak RSS {fold.peak_rss_mb:.0f} MB"
+        )
+
+    if not stdout.is_terminal:
+
+        def on_fold(fold, total):
+            stderr.print(line(fold, total))
+            log.info(line(fold, total))
+
+        return None, on_fold, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stdout,
+    )
+    folds = progress.add_task("folds", total=None)
+    epochs = progress.add_task("epochs", total=None)
+
+    def on_fold(fold, total):
+        progress.update(folds, completed=fold.index, total=total)
+        progress.console.print(line(fold, total))
+
+    def on_epoch(report, total):
+        progress.update(
+            epochs, completed=report.epoch, total=total, description=f"epoch  val {report.val_loss:.4f}"
+        )
+
+    return progress, on_fold, on_epoch
+
+
+@app.command()
+@handles_errors
+def backtest(
+    config_file: Path | None = typer.Option(
+        None, "--config", help="TOML config; default: packaged defaults."
+    ),
+    overrides: list[str] = typer.Option([], "--set", help="Override a key: --set model.hidden_size=32."),
+    tickers: list[str] = typer.Option([], "--ticker", help="Backtest this ticker (repeatable)."),
+    model: Cell | None = typer.Option(None, "--model", help="Recurrent cell; sets model.cell."),
+    horizon: int | None = typer.Option(
+        None, "--horizon", help="Forecast sessions 1..H; sets features.horizon."
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs per fit; sets training.epochs."),
+    folds: int = typer.Option(8, "--folds", help="Folds, newest last."),
+    step: int = typer.Option(63, "--step", help="Sessions of forecast origins per fold."),
+    val_sessions: int = typer.Option(
+        252, "--val-sessions", help="Validation sessions before each fold (early stopping, calibration)."
+    ),
+    window: str = typer.Option(
+        "expanding", "--window", help="expanding, or rolling:N (train on N sessions)."
+    ),
+    refit: str = typer.Option("every", "--refit", help="Re-fit every fold (`every`) or every N folds."),
+    warm_start: bool = typer.Option(
+        False, "--warm-start", help="Start each fit from the previous fold's weights."
+    ),
+    mcs: bool = typer.Option(
+        False, "--mcs", help="Add the Model Confidence Set (arch) over all forecasters."
+    ),
+    store_dir: Path | None = StoreOption,
+    runs_dir: Path | None = RunsOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Walk forward: re-fit on the past at each fold, forecast its next --step sessions, score them all."""
+    from stockrnn import paths, pipeline
+    from stockrnn.errors import ConfigError
+    from stockrnn.store import PriceStore
+    from stockrnn.walkforward import BacktestPlan
+
+    if refit != "every" and not refit.isdigit():
+        raise ConfigError(f"--refit {refit!r}: use `every` or a number of folds")
+    plan = BacktestPlan(
+        folds=folds,
+        step=step,
+        val_sessions=val_sessions,
+        window=window,
+        refit=1 if refit == "every" else int(refit),
+        warm_start=warm_start,
+        mcs=mcs,
+    )
+    plan.rolling_sessions  # noqa: B018 - rejects a malformed --window before any work
+    config = config_from_options(
+        config_file,
+        overrides,
+        tickers,
+        None,
+        False,
+        {"model.cell": model, "features.horizon": horizon, "training.epochs": epochs},
+    )
+    store = PriceStore(paths.store_dir(store_dir))
+    progress, on_fold, on_epoch = _fold_reporter(json_output)
+    runs_root = paths.runs_dir(runs_dir)
+    if progress is not None:
+        with progress:
+            outcome = pipeline.backtest(config, store, runs_root, plan, on_fold, on_epoch)
+    else:
+        outcome = pipeline.backtest(config, store, runs_root, plan, on_fold, on_epoch)
+    log.info("backtest %s saved", outcome.backtest_id)
+    if json_output:
+        print_json(
+            {
+                "backtest_id": outcome.backtest_id,
+                "path": str(outcome.path),
+                "device": outcome.device,
+                "folds": [{k: v for k, v in vars(f).items() if k != "history"} for f in outcome.folds],
+                "metrics": outcome.metrics["pooled"],
+                "mcs": outcome.metrics.get("mcs"),
+            }
+        )
+        return
+    say(
+        render.metrics_table(
+            outcome.metrics["pooled"], f"all {len(outcome.folds)} folds, backtest {outcome.backtest_id}"
+        )
+    )
+    say(render.folds_table(outcome.folds, outcome.metrics["folds"]))
+    if "mcs" in outcome.metrics:
+        say(render.mcs_table(outcome.metrics["mcs"]))
+    say(f"backtest {outcome.backtest_id} saved to {outcome.path}")
+    say(render.edge_verdict(outcome.metrics["pooled"]))
