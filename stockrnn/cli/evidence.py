@@ -156,3 +156,35 @@ def backtest(
         say(render.mcs_table(outcome.metrics["mcs"]))
     say(f"backtest {outcome.backtest_id} saved to {outcome.path}")
     say(render.edge_verdict(outcome.metrics["pooled"]))
+
+
+@app.command()
+@handles_errors
+def report(
+    name: str = typer.Argument("latest", help="Run id or backtest id; `latest`: the newest run."),
+    latest_backtest: bool = typer.Option(False, "--backtest", help="With `latest`: the newest backtest."),
+    out: Path | None = typer.Option(
+        None, "--out", help="HTML file to write [default: <runs>/reports/<id>.html]."
+    ),
+    png_dir: Path | None = typer.Option(
+        None, "--png", help="Also write each chart as a PNG into this folder."
+    ),
+    runs_dir: Path | None = RunsOption,
+) -> None:
+    """Write a self-contained HTML report (charts embedded) of a run or a backtest."""
+    from stockrnn import paths
+    from stockrnn.backtests import backtests_dir, load_backtest
+    from stockrnn.report import from_backtest, from_run, write_report
+    from stockrnn.runs import LATEST, load_run
+
+    root = paths.runs_dir(runs_dir)
+    if (name == LATEST and latest_backtest) or (name != LATEST and (backtests_dir(root) / name).is_dir()):
+        source = from_backtest(load_backtest(root, name))
+    else:
+        source = from_run(load_run(root, name))
+    target = out if out is not None else root / "reports" / f"{source.name}.html"
+    charts = write_report(source, target, png_dir)
+    log.info("report of %s %s written to %s", source.kind, source.name, target)
+    say(f"report of {source.kind} {source.name}: {len(charts)} charts, written to {target}")
+    if png_dir is not None:
+        say(f"charts as PNG files in {png_dir}")

@@ -1,0 +1,140 @@
+"""The report's charts as PNG bytes: matplotlib's Agg backend, no display, no browser.
+
+Each function takes plain arrays and returns one PNG; what the arrays mean is report.py's business.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+WIDTH, HEIGHT, DPI = 8.0, 4.0, 100  # inches at 100 dpi: 800 x 400 pixels
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(WIDTH, HEIGHT), dpi=DPI)
+    axes.grid(alpha=0.3)
+    return figure, axes
+
+
+def _png(figure) -> bytes:
+    from matplotlib import pyplot
+
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def fan_chart(
+    title: str,
+    history_dates: np.ndarray,
+    history_prices: np.ndarray,
+    target_dates: np.ndarray,
+    median: np.ndarray,
+    bands: list[tuple[str, np.ndarray, np.ndarray]],  # (label, low, high), widest first
+    naive: float,
+    actual: np.ndarray | None = None,
+) -> bytes:
+    """Recent prices, then the forecast's median and its central intervals to H sessions."""
+    figure, axes = _figure()
+    axes.plot(history_dates, history_prices, color="black", linewidth=1.2, label="close")
+    start_date, start_price = history_dates[-1], history_prices[-1]
+    dates = np.concatenate([[start_date], target_dates])
+    for (label, low, high), alpha in zip(bands, (0.18, 0.35, 0.5), strict=False):
+        axes.fill_between(
+            dates,
+            np.concatenate([[start_price], low]),
+            np.concatenate([[start_price], high]),
+            color="tab:blue",
+            alpha=alpha,
+            linewidth=0,
+            label=label,
+        )
+    axes.plot(dates, np.concatenate([[start_price], median]), color="tab:blue", linewidth=1.5, label="median")
+    axes.plot(dates, np.full(len(dates), naive), color="tab:gray", linestyle="--", linewidth=1, label="naive")
+    if actual is not None and np.isfinite(actual).any():
+        axes.plot(
+            dates,
+            np.concatenate([[start_price], actual]),
+            color="tab:red",
+            marker=".",
+            linewidth=1,
+            label="actual",
+        )
+    axes.set_title(title)
+    axes.set_ylabel("price")
+    axes.legend(loc="upper left", fontsize=8)
+    figure.autofmt_xdate()
+    return _png(figure)
+
+
+def calibration_chart(title: str, nominal: np.ndarray, observed: dict[str, np.ndarray]) -> bytes:
+    """Observed share of outcomes below each quantile against its level, one line per horizon."""
+    figure, axes = _figure()
+    axes.plot([0, 1], [0, 1], color="tab:gray", linestyle="--", linewidth=1, label="perfect")
+    for horizon, shares in observed.items():
+        axes.plot(nominal, shares, marker="o", markersize=3, linewidth=1, label=horizon)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("quantile level")
+    axes.set_ylabel("share of outcomes below it")
+    axes.set_title(title)
+    axes.legend(loc="upper left", fontsize=8, ncol=2)
+    return _png(figure)
+
+
+def ratio_chart(title: str, horizons: list[int], ratios: dict[str, list[float]], ylabel: str) -> bytes:
+    """Each forecaster's loss as a ratio to naive's, by horizon; below 1 beats naive."""
+    figure, axes = _figure()
+    axes.axhline(1.0, color="tab:gray", linestyle="--", linewidth=1)
+    for name, values in ratios.items():
+        axes.plot(horizons, values, marker="o", linewidth=2 if name == "model" else 1, label=name)
+    axes.set_xticks(horizons)
+    axes.set_xlabel("horizon (sessions)")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(fontsize=8, ncol=3)
+    return _png(figure)
+
+
+def cumulative_chart(title: str, dates: np.ndarray, series: dict[str, np.ndarray], boundaries) -> bytes:
+    """Cumulative loss differential over time; falling = the model is gaining on naive."""
+    figure, axes = _figure()
+    axes.axhline(0.0, color="tab:gray", linewidth=1)
+    for boundary in boundaries:
+        axes.axvline(boundary, color="tab:gray", linestyle=":", linewidth=0.8)
+    for label, values in series.items():
+        axes.plot(dates, values, linewidth=1.2, label=label)
+    axes.set_ylabel("cumulative pinball loss, model - naive")
+    axes.set_title(title)
+    axes.legend(fontsize=8)
+    figure.autofmt_xdate()
+    return _png(figure)
+
+
+def training_chart(title: str, histories: dict[str, list[dict]]) -> bytes:
+    """Training (dashed) and validation (solid) loss by epoch, one colour per fit."""
+    figure, axes = _figure()
+    for (label, history), color in zip(histories.items(), _colors(len(histories)), strict=True):
+        epochs = [h["epoch"] for h in history]
+        axes.plot(epochs, [h["val_loss"] for h in history], color=color, linewidth=1.2, label=f"{label} val")
+        axes.plot(epochs, [h["train_loss"] for h in history], color=color, linewidth=1, linestyle="--")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss (dashed: training)")
+    axes.set_title(title)
+    axes.legend(fontsize=8, ncol=2)
+    return _png(figure)
+
+
+def _colors(count: int) -> list:
+    from matplotlib import colormaps
+
+    return [colormaps["viridis"](x) for x in np.linspace(0, 0.9, max(count, 1))][:count]

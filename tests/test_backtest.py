@@ -1,0 +1,187 @@
+"""`stockrnn backtest`: folds laid out in time, nothing a fold forecasts with has seen its future,
+the folder written whole, bad plans refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic import ar1_returns, prices_from_returns
+
+from stockrnn import pipeline
+from stockrnn.backtests import backtests_dir, load_backtest
+from stockrnn.config import load_config
+from stockrnn.store import PriceStore
+from stockrnn.walkforward import BacktestPlan
+
+TINY = [
+    "features.lookback=10",
+    "model.hidden_size=8",
+    "model.num_layers=1",
+    "training.epochs=2",
+    "features.horizon=3",
+    "training.device='cpu'",
+    'data.tickers=["SYN", "ALT"]',
+]
+PLAN = BacktestPlan(folds=3, step=20, val_sessions=60)
+CLI_PLAN = ["--folds", "3", "--step", "20", "--val-sessions", "60"]
+
+
+def _write_prices(store: PriceStore, shift_after: pd.Timestamp | None = None) -> None:
+    for name, seed in (("SYN", 1), ("ALT", 2)):
+        frame = prices_from_returns(ar1_returns(420, phi=0.4, seed=seed))
+        if shift_after is not None:  # a different future: every close after the date doubles
+            frame.loc[frame["date"] > shift_after, "close"] *= 2.0
+        store.write(name, frame, origin="test")
+
+
+@pytest.fixture(scope="module")
+def backtest(tmp_path_factory):
+    root = tmp_path_factory.mktemp("backtest")
+    store = PriceStore(root / "store")
+    _write_prices(store)
+    outcome = pipeline.backtest(load_config(None, TINY), store, root / "runs", PLAN)
+    return outcome, store, root / "runs"
+
+
+def test_folds_follow_each_other_and_each_fits_only_on_targets_up_to_its_cutoff(backtest):
+    outcome, _, runs = backtest
+    saved = load_backtest(runs, outcome.backtest_id)
+    folds, forecasts = saved.manifest["folds"], saved.forecasts()
+    assert [f["index"] for f in folds] == [1, 2, 3]
+    sessions = np.unique(forecasts["origin_date"])
+    assert len(sessions) == 3 * 20
+    for fold in folds:
+        mine = forecasts[forecasts["fold"] == fold["index"]]
+        assert mine["origin_date"].min() == pd.Timestamp(fold["cutoff"])
+        assert mine["origin_date"].max() == pd.Timestamp(fold["last_origin"])
+        assert fold["origins"] == 20 * 2 == mine["origin_date"].nunique() * 2
+        assert pd.Timestamp(fold["train_end"]) < pd.Timestamp(fold["cutoff"])
+        assert fold["refit"] and fold["epochs_run"] == 2 and len(fold["history"]) == 2
+    cutoffs = [pd.Timestamp(f["cutoff"]) for f in folds]
+    assert all((b - a).days > 20 for a, b in zip(cutoffs, cutoffs[1:], strict=False))
+    # The newest origin is the last session with all 3 outcomes stored.
+    last_session = forecasts["target_date"].max()
+    assert (forecasts[forecasts["origin_date"] == sessions[-1]]["target_date"] <= last_session).all()
+    assert forecasts.groupby(["origin_date", "ticker"]).size().eq(3).all()
+
+
+def test_backtest_folder_holds_config_manifest_forecasts_and_metrics_per_fold(backtest):
+    outcome, _, runs = backtest
+    folder = backtests_dir(runs) / outcome.backtest_id
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "forecasts.parquet",
+        "manifest.json",
+        "metrics.json",
+    ]
+    columns = list(pd.read_parquet(folder / "forecasts.parquet").columns)
+    assert columns[:7] == ["fold", "origin_date", "target_date", "ticker", "horizon", "last_close", "actual"]
+    assert {"model", "model_p05", "model_p95", "naive", "garch_p50", "ewma", "linear_ar"} <= set(columns)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics) == {"pooled", "folds"} and set(metrics["folds"]) == {"1", "2", "3"}
+    assert set(metrics["pooled"]) == {"pooled", "SYN", "ALT"}
+    model = metrics["pooled"]["pooled"]["model"]
+    assert set(model) == {"h1", "h2", "h3"}
+    assert 0 <= model["h3"]["dm_pinball_p"] <= 1 and model["h3"]["best_baseline"] != "model"
+
+
+def test_no_fold_forecast_changes_when_prices_after_its_last_origin_change(backtest, tmp_path):
+    """Fold 1 forecasts from sessions up to its last origin; a different future must leave every
+    forecaster's quantiles for fold 1 unchanged. Fold 2 trains on that future, so it must change."""
+    outcome, _, runs = backtest
+    original = load_backtest(runs, outcome.backtest_id)
+    last_origin = pd.Timestamp(original.manifest["folds"][0]["last_origin"])
+    store = PriceStore(tmp_path / "store")
+    _write_prices(store, shift_after=last_origin)
+    changed = pipeline.backtest(load_config(None, TINY), store, tmp_path / "runs", PLAN)
+    before, after = original.forecasts(), load_backtest(tmp_path / "runs", changed.backtest_id).forecasts()
+    forecast_columns = [
+        c
+        for c in before.columns
+        if c not in ("fold", "origin_date", "target_date", "ticker", "horizon", "actual")
+    ]
+    fold1 = before["fold"] == 1
+    pd.testing.assert_frame_equal(before.loc[fold1, forecast_columns], after.loc[fold1, forecast_columns])
+    assert not np.allclose(before.loc[fold1, "actual"], after.loc[fold1, "actual"])  # the future did change
+    fold2 = before["fold"] == 2
+    assert not np.allclose(
+        np.log(before.loc[fold2, "model_p95"] / before.loc[fold2, "last_close"]),
+        np.log(after.loc[fold2, "model_p95"] / after.loc[fold2, "last_close"]),
+    )
+
+
+def test_refit_every_2_folds_reuses_the_fit_and_a_rolling_window_starts_training_later(tmp_path):
+    store = PriceStore(tmp_path / "store")
+    _write_prices(store)
+    plan = BacktestPlan(folds=3, step=20, val_sessions=60, refit=2, window="rolling:150", warm_start=True)
+    outcome = pipeline.backtest(load_config(None, TINY), store, tmp_path / "runs", plan)
+    folds = load_backtest(tmp_path / "runs", outcome.backtest_id).manifest["folds"]
+    assert [f["refit"] for f in folds] == [True, False, True]
+    assert folds[1]["epochs_run"] == 0 and folds[1]["history"] == []
+    sessions = pd.bdate_range(folds[0]["train_start"], folds[0]["train_end"])  # weekdays, close to sessions
+    assert 140 <= len(sessions) <= 225
+
+
+def test_cli_backtest_prints_folds_and_the_verdict_and_runs_lists_it(cli, tmp_path):
+    store = PriceStore(tmp_path / "store")
+    _write_prices(store)
+    settings = [arg for item in TINY for arg in ("--set", item)]
+    paths = ["--store", store.root, "--runs", tmp_path / "runs"]
+    result = cli("backtest", *settings, *CLI_PLAN, "--mcs", *paths)
+    assert result.exit_code == 0, result.stderr
+    assert "fold 3/3: origins" in result.stderr  # one line per fold off a terminal
+    assert "Model Confidence Set" in result.stdout
+    assert (
+        result.stdout.strip()
+        .splitlines()[-1]
+        .startswith("pooled, pinball loss, Diebold-Mariano (HLN) at 5%:")
+    )
+    listed = cli("runs", "--runs", tmp_path / "runs")
+    assert listed.exit_code == 0 and "-gru-SYN+1-3x20" in listed.stdout
+    as_json = cli("backtest", *settings, *CLI_PLAN, *paths, "--json")
+    summary = json.loads(as_json.stdout)
+    assert [f["index"] for f in summary["folds"]] == [1, 2, 3] and "pooled" in summary["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--window", "rolling:x"], 78, "--window 'rolling:x'"),
+        (["--folds", "0"], 78, "--folds 0 must be at least 1"),
+        (["--refit", "sometimes"], 78, "--refit 'sometimes'"),
+        (["--folds", "30"], 65, "too few for 30 folds"),
+    ],
+)
+def test_bad_backtest_plans_exit_with_one_line_naming_the_value(cli, tmp_path, args, code, message):
+    store = PriceStore(tmp_path / "store")
+    _write_prices(store)
+    settings = [arg for item in TINY for arg in ("--set", item)]
+    result = cli("backtest", *settings, *CLI_PLAN, *args, "--store", store.root, "--runs", tmp_path / "runs")
+    assert result.exit_code == code
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs" / "backtests").exists()
+
+
+def test_an_interrupted_backtest_leaves_no_folder_and_the_next_one_clears_stale_staging(tmp_path):
+    store = PriceStore(tmp_path / "store")
+    _write_prices(store)
+    config = load_config(None, TINY)
+
+    def interrupt(fold, total):
+        if fold.index == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.backtest(config, store, tmp_path / "runs", PLAN, on_fold=interrupt)
+    assert not backtests_dir(tmp_path / "runs").exists()
+    stale = backtests_dir(tmp_path / "runs") / ".incomplete-20200101-000000-gru-SYN+1-3x20"
+    stale.mkdir(parents=True)
+    (stale / "forecasts.parquet").write_bytes(b"half")
+    outcome = pipeline.backtest(config, store, tmp_path / "runs", PLAN)
+    assert sorted(p.name for p in backtests_dir(tmp_path / "runs").iterdir()) == [
+        ".lock",
+        outcome.backtest_id,
+    ]
