@@ -25,7 +25,7 @@ install: $(VENV)/.installed ## Create .venv: the pinned CPU torch first, then st
 STOCKRNN_DEMO := $(VENV)/bin/stockrnn
 DEMO_PATHS := --store $(DEMO_DIR)/store --runs $(DEMO_DIR)/runs
 
-demo: install ## Sample -> store -> train a GRU for 5 sessions -> evaluate -> predict, all under .demo/
+demo: install ## Sample -> store -> train a 5-session GRU -> evaluate -> predict -> backtest -> report, under .demo/
 	rm -rf $(DEMO_DIR)
 	$(STOCKRNN_DEMO) fetch --sample --store $(DEMO_DIR)/store
 	$(STOCKRNN_DEMO) store --store $(DEMO_DIR)/store
@@ -33,6 +33,8 @@ demo: install ## Sample -> store -> train a GRU for 5 sessions -> evaluate -> pr
 	$(STOCKRNN_DEMO) evaluate --runs $(DEMO_DIR)/runs
 	@echo "The sample ends in 2018, so predict needs --allow-stale (a cron job would not pass it)."
 	$(STOCKRNN_DEMO) predict --allow-stale $(DEMO_PATHS) --out $(DEMO_DIR)/forecasts
+	$(STOCKRNN_DEMO) backtest --horizon 5 --folds 4 --step 63 $(DEMO_PATHS)
+	$(STOCKRNN_DEMO) report --backtest --runs $(DEMO_DIR)/runs --out $(DEMO_DIR)/report.html
 
 test: install ## Run the whole test suite (offline; slow end-to-end tests included)
 	$(PY) -m pytest

@@ -14,7 +14,9 @@ Each measurement runs in a fresh process of its own, so its peak RSS is its own.
 - `stockrnn predict` as a cold process for 1, 50 and 500 tickers of a synthetic store, with RSS;
 - peak RSS of `stockrnn train` for 10, 100 and 500 tickers;
 - seconds per epoch of distribution forecasts (7 quantile levels, pinball loss) at horizon 1 and 5
-  against the point model, sequence mode.
+  against the point model, sequence mode;
+- `stockrnn backtest` on GSPC, H = 5, 8 folds of 63 sessions, from scratch and warm-started, against
+  8 separate `stockrnn train` runs on the same cut-offs (bench_backtest.py).
 """
 
 from __future__ import annotations
@@ -370,6 +372,10 @@ def main() -> None:
             print(f"{'stockrnn predict':<22}{count:>8}{wall:>9.2f}{rss:>9.0f}")
         wall, rss, _ = run_process([sys.executable, "-m", "stockrnn", "--help"], env)
         print(f"{'stockrnn --help':<22}{'':>8}{wall:>9.2f}{rss:>9.0f}")
+
+    from bench_backtest import backtest_rows
+
+    backtest_rows(stockrnn, run_process, SAMPLE, quick)
 
 
 def _mean_epoch(result: dict) -> float:
