@@ -143,6 +143,18 @@ def _add_significance(scores: dict[str, dict], losses: dict[str, dict], horizon:
         scores["model"][f"dm_{loss}_p_vs_best"] = _p_value(losses["model"][loss], losses[best][loss], horizon)
 
 
+def headline_scope(metrics: dict) -> str:
+    """ "pooled" for a panel, else the one ticker. (metrics.json is written with sorted keys, so the
+    first key read back is not necessarily the first written.)"""
+    return "pooled" if "pooled" in metrics else next(iter(metrics))
+
+
+def ordered_scopes(metrics: dict) -> list[str]:
+    """The headline scope first, then the tickers in the order they came."""
+    first = headline_scope(metrics)
+    return [first, *(scope for scope in metrics if scope != first)]
+
+
 def metrics_by_horizon(metrics: dict) -> dict:
     """Runs from before horizons kept {scope: {forecaster: {metric}}}; give them an h1 level."""
     first = next(iter(next(iter(metrics.values())).values()))

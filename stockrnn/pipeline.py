@@ -74,8 +74,10 @@ def train(
 
 
 def _headline(metrics: dict, horizon: int) -> dict[str, float]:
+    from stockrnn.evaluation import headline_scope
+
     """The model's scores at horizon 1 (and H) in the first scope: what `stockrnn runs` lists."""
-    scores = metrics[next(iter(metrics))]["model"]
+    scores = metrics[headline_scope(metrics)]["model"]
     keep = ("mae_vs_naive", "direction", "pinball_vs_naive", "crps_vs_naive", "coverage_90")
     headline = {k: v for k, v in scores["h1"].items() if k in keep}
     headline.update({f"{k}_h{horizon}": v for k, v in scores[f"h{horizon}"].items() if k in keep})

@@ -89,10 +89,10 @@ def _judge(model: dict, p_key: str, ratio_of, level: float) -> list[str]:
 def edge_verdict(metrics: dict, level: float = 0.05) -> str:
     """One sentence: is the model's pinball loss different from naive's (and from the best
     baseline's), horizon by horizon, at `level`?"""
-    from stockrnn.evaluation import metrics_by_horizon
+    from stockrnn.evaluation import headline_scope, metrics_by_horizon
 
     metrics = metrics_by_horizon(metrics)
-    scope = next(iter(metrics))
+    scope = headline_scope(metrics)
     model = metrics[scope].get("model", {})
     if not any("dm_pinball_p" in scores for scores in model.values()):
         return f"{scope}: this run has no significance tests (trained before stockrnn had them); retrain."
@@ -109,7 +109,7 @@ def edge_verdict(metrics: dict, level: float = 0.05) -> str:
 
 def metrics_table(metrics: dict, title: str) -> Table:
     """Per scope, every forecaster at horizon 1 and at the run's last horizon H."""
-    from stockrnn.evaluation import metrics_by_horizon
+    from stockrnn.evaluation import metrics_by_horizon, ordered_scopes
     from stockrnn.forecasters import NAMES
 
     metrics = metrics_by_horizon(metrics)
@@ -120,7 +120,8 @@ def metrics_table(metrics: dict, title: str) -> Table:
     columns += ("CRPS/naive", "cov80", "cov90", "raw90", "width90")
     for name in columns:
         table.add_column(name, justify="left" if name in ("scope", "forecaster") else "right")
-    for scope, by_forecaster in metrics.items():
+    for scope in ordered_scopes(metrics):
+        by_forecaster = metrics[scope]
         horizons = list(next(iter(by_forecaster.values())))
         shown = list(dict.fromkeys([horizons[0], horizons[-1]]))
         for horizon in shown:
@@ -194,13 +195,15 @@ def runs_table(root: Path, found, latest: str) -> Table:
 
 def folds_table(folds, fold_metrics: dict) -> Table:
     """One row per fold: its origins, its fit, and the model against naive at horizons 1 and H."""
+    from stockrnn.evaluation import headline_scope
+
     table = Table(title="folds (model vs naive; first scope)")
     columns = ("fold", "origins", "from", "to", "fit", "h", "MAE/naive", "pinball/naive", "p pinb", "cov90")
     for name in columns:
         table.add_column(name, justify="left" if name in ("from", "to", "fit") else "right")
     for fold in folds:
         metrics = fold_metrics[str(fold.index)]
-        model = metrics[next(iter(metrics))]["model"]
+        model = metrics[headline_scope(metrics)]["model"]
         shown = list(dict.fromkeys([next(iter(model)), list(model)[-1]]))
         for horizon in shown:
             m = model[horizon]

@@ -80,7 +80,9 @@ def from_backtest(backtest) -> Source:
 
 
 def _scope(metrics: dict) -> str:
-    return next(iter(metrics))
+    from stockrnn.evaluation import headline_scope
+
+    return headline_scope(metrics)
 
 
 def chosen_tickers(source: Source) -> list[str]:

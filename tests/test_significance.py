@@ -3,6 +3,8 @@ and the sentence the train command ends with."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -111,3 +113,10 @@ def test_verdict_names_the_horizons_where_the_edge_is_significant_and_where_it_i
 def test_verdict_of_a_run_without_tests_says_so():
     old = {"GSPC": {"model": {"h1": {"mae": 1.0, "pinball_vs_naive": 0.9}}, "naive": {"h1": {"mae": 1.0}}}}
     assert "no significance tests" in edge_verdict(old)
+
+
+def test_verdict_of_a_panel_read_back_from_sorted_json_speaks_for_the_pooled_scope():
+    single = _metrics([(0.001, 0.9, 0.30, 1.01)])["GSPC"]
+    metrics = json.loads(json.dumps({"pooled": single, "AAPL": single}, sort_keys=True))
+    assert next(iter(metrics)) == "AAPL"
+    assert edge_verdict(metrics).startswith("pooled, pinball loss")
