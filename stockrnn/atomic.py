@@ -78,7 +78,7 @@ def publish_folder(
                 shutil.rmtree(abandoned, ignore_errors=True)
             staging.mkdir()
             write(staging)
-            for written in staging.iterdir():
+            for written in sorted(staging.iterdir()):  # sorted: the same order every run
                 with open(written, "rb") as fh:
                     os.fsync(fh.fileno())
             fsync_dir(staging)

@@ -17,7 +17,6 @@ found by listing, so no pointer file can disagree with the folders after a crash
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,10 +98,9 @@ def new_run_id(runs_root: Path, cell: str, tickers: list[str]) -> str:
 
 
 def _write_json(path: Path, data) -> None:
+    """Into a staging folder: publish_folder fsyncs every file before the rename."""
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def save_run(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,11 @@ COMMANDS = sorted(command.name or command.callback.__name__ for command in app.r
 
 
 def test_the_command_set_is_what_the_readme_documents():
-    assert COMMANDS == ["evaluate", "fetch", "predict", "runs", "store", "train"]
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    headings = [line for line in readme.splitlines() if line.startswith("### `stockrnn ")]
+    documented = sorted(set(re.findall(r"`stockrnn (\w+)`", "\n".join(headings))))
+    assert documented == COMMANDS
+    assert COMMANDS == ["backtest", "evaluate", "fetch", "predict", "report", "runs", "store", "train"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
