@@ -1,3 +1,3 @@
-from stockrnn.cli import main
+from stockrnn.entry import main
 
 main()

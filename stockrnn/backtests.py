@@ -62,9 +62,9 @@ def forecasts_frame(result) -> pd.DataFrame:
 def save_backtest(
     runs_root: Path, backtest_id: str, config: dict, manifest: dict, metrics: dict, forecasts: pd.DataFrame
 ) -> Path:
-    def write(staging: Path) -> None:
+    def write(staging: Path, final_id: str) -> None:
         _write_json(staging / "config.json", config)
-        _write_json(staging / "manifest.json", manifest)
+        _write_json(staging / "manifest.json", {**manifest, "backtest_id": final_id})
         _write_json(staging / "metrics.json", metrics)
         forecasts.to_parquet(staging / "forecasts.parquet", index=False)
 

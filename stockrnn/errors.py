@@ -6,6 +6,8 @@ failure (75) from one that needs a human (65, 66, 73, 78).
 
 from __future__ import annotations
 
+import errno
+
 
 class StockrnnError(Exception):
     """A failure we can explain in one line; the CLI prints it and exits with `exit_code`."""
@@ -43,13 +45,45 @@ class ConfigError(StockrnnError):
     exit_code = 78
 
 
+class UsageError(StockrnnError):
+    """A command line that cannot mean anything: an empty path, a bad option combination."""
+
+    exit_code = 2
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: unwind (finally blocks clean up), then exit 128 + the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+# OSErrors that mean "this output cannot be written here", whichever call site meets them.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG}
+
+
+def write_failure(exc: OSError, where=None) -> OutputError:
+    """An OSError met while writing, as exit 73 naming the path: the one place this mapping lives."""
+    where = where or exc.filename or "the output folder"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"no space left on the device holding {where}; free some space and run again")
+    if exc.errno == errno.EROFS:
+        return OutputError(f"{where} is on a read-only file system; point stockrnn at a writable folder")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return OutputError(f"permission denied writing {where}; check the folder's owner and mode")
+    return OutputError(f"cannot write {where}: {exc.strerror or exc}")
+
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected internal error (traceback with --debug)",
-    2: "usage error",
+    2: "usage error (a bad option or an empty path)",
     DataError.exit_code: "bad input data",
     MissingInputError.exit_code: "missing input",
     OutputError.exit_code: "cannot write output",
     TemporaryError.exit_code: "temporary failure, retry later",
     ConfigError.exit_code: "bad configuration",
+    130: "interrupted (SIGINT)",
+    143: "terminated (SIGTERM); temporary files removed",
 }

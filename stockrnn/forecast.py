@@ -29,7 +29,7 @@ def write_forecasts(frame: pd.DataFrame, out_root: Path, lock_timeout: float = 3
                 kept = pd.read_parquet(path)
                 rows = pd.concat([kept[~kept["ticker"].isin(rows["ticker"])], rows], ignore_index=True)
             rows = rows.sort_values("ticker", ignore_index=True)
-            write_atomic(path, lambda tmp, rows=rows: rows.to_parquet(tmp, index=False))
+            write_atomic(path, lambda tmp, rows=rows: rows.to_parquet(tmp, index=False), root=Path(out_root))
             written.append(path)
     return written
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from stockrnn.errors import OutputError, TemporaryError
+from stockrnn.errors import OutputError, TemporaryError, write_failure
 
 
 def _holder_file(lock_file: Path) -> Path:
@@ -27,6 +27,16 @@ def _describe_holder(lock_file: Path) -> str:
         return "an unknown process"
 
 
+def _write_holder(path: Path, text: str) -> None:
+    """Only into a regular file: O_NOFOLLOW refuses a link planted since the check above."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise write_failure(exc, path) from exc
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 @contextlib.contextmanager
 def exclusive(lock_file: Path, timeout: float, what: str) -> Iterator[None]:
     """Hold `lock_file` for the block, waiting up to `timeout` seconds for another holder."""
@@ -34,22 +44,29 @@ def exclusive(lock_file: Path, timeout: float, what: str) -> Iterator[None]:
     try:
         lock_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create {lock_file.parent}: {exc.strerror}") from exc
+        raise write_failure(exc, lock_file.parent) from exc
+    for path in (lock_file, _holder_file(lock_file)):
+        if path.is_symlink():  # filelock opens with O_TRUNC: a planted link would empty its target
+            raise OutputError(
+                f"{path} is a symbolic link; stockrnn refuses to write through it: remove the link"
+            )
     lock = FileLock(lock_file, timeout=timeout)
     try:
         lock.acquire()
-    except Timeout:
+    except Timeout:  # a TimeoutError, so an OSError: first
         raise TemporaryError(
             f"{what} is locked by {_describe_holder(lock_file)}; "
             f"waited {timeout:g}s, try again later or raise --lock-timeout"
         ) from None
+    except OSError as exc:
+        raise write_failure(exc, lock_file) from exc
     try:
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        _holder_file(lock_file).write_text(json.dumps(holder))
+        _write_holder(_holder_file(lock_file), json.dumps(holder))
         yield
     finally:
         with contextlib.suppress(OSError):

@@ -13,7 +13,7 @@ import pandas as pd
 from stockrnn import __version__
 from stockrnn.config import Config
 from stockrnn.dataset import TrainingData, fingerprint, prepare_training_data
-from stockrnn.runs import Manifest, new_run_id, save_run
+from stockrnn.runs import Manifest, ensure_writable, new_run_id, save_run
 from stockrnn.scoring import calibrate, predictions_frame, score_on
 from stockrnn.store import PriceStore
 
@@ -55,6 +55,7 @@ def train(
     from stockrnn.training import resolve_device
 
     data = prepare_training_data(config, store)
+    ensure_writable(Path(runs_root))  # before the training, not after it
     device = resolve_device(config.training.device)
     world = world_from_env(device.type)
     if world.active and device.type == "cuda":
@@ -133,7 +134,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
         predictions_frame(data.panel, data.test_ends, scored.forecasts),
     )
     return TrainOutcome(
-        run_id,
+        path.name,  # the id publish_folder reserved (a suffix if another run took this second)
         path,
         scored.metrics,
         str(device),
@@ -162,6 +163,7 @@ def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=N
 
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
     frames, names = load_feature_frames(store, tickers, None, config.features.target)
+    ensure_writable(Path(runs_root))
     device = resolve_device(config.training.device)
     result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch)
     backtest_id = new_backtest_id(config.model.cell, tickers, plan.folds, plan.step)
@@ -188,4 +190,4 @@ def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=N
         result.metrics,
         forecasts_frame(result),
     )
-    return BacktestOutcome(backtest_id, path, result.folds, result.metrics, str(device))
+    return BacktestOutcome(path.name, path, result.folds, result.metrics, str(device))

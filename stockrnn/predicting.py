@@ -86,6 +86,14 @@ def forecast_frame(
     forecast = network.predict(panel, ends)
     if manifest.conformal is not None:
         forecast = manifest.conformal.apply(panel, ends, forecast)
+    with np.errstate(over="ignore", invalid="ignore"):  # damaged weights: reported just below
+        finite = np.isfinite(forecast.prices(panel.price[ends])).all(axis=(1, 2))  # (N,)
+    if not finite.all():
+        bad = [tickers[i] for i in np.flatnonzero(~finite)]
+        raise DataError(
+            f"run {run.run_id} gives non-finite forecasts for {', '.join(bad)}; its weights or scalers are "
+            "damaged: retrain (nothing was written)"
+        )
     return forecast_rows(run, config.model.cell, exchange, panel, ends, forecast)
 
 

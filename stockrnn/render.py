@@ -176,7 +176,12 @@ def forecasts_table(frame, run_id: str) -> Table:
 def runs_table(root: Path, found, latest: str) -> Table:
     table = Table(title=f"runs in {root}")
     for name in ("run", "created", "cell", "tickers", "H", "MAE/naive", "pinball/naive", "cov90", ""):
-        table.add_column(name)
+        # Ids are copied into --run: never wrap or cut them.
+        table.add_column(
+            name,
+            no_wrap=name == "run",
+            min_width=max(len(r.run_id) for r in found) if name == "run" else None,
+        )
     for run in found:
         headline = run.manifest.headline
         table.add_row(
@@ -240,7 +245,8 @@ def mcs_table(mcs: dict, size: float = 0.05) -> Table:
 def backtests_table(root: Path, found) -> Table:
     table = Table(title=f"backtests in {root}")
     for name in ("backtest", "created", "tickers", "H", "folds", "MAE/naive", "pinball/naive", "cov90"):
-        table.add_column(name)
+        wide = max(len(b.backtest_id) for b in found) if name == "backtest" else None
+        table.add_column(name, no_wrap=name == "backtest", min_width=wide)
     for backtest in found:
         manifest = backtest.manifest
         plan = manifest["plan"]

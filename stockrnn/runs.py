@@ -17,7 +17,8 @@ found by listing, so no pointer file can disagree with the folders after a crash
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -97,10 +98,22 @@ def new_run_id(runs_root: Path, cell: str, tickers: list[str]) -> str:
     return run_id
 
 
+def strict_json(data):
+    """`data` with every NaN or infinity as None (JSON null): JSON parsers other than Python's
+    refuse NaN and Infinity, and a constant-price series makes ratios NaN."""
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict_json(value) for value in data]
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    return data
+
+
 def _write_json(path: Path, data) -> None:
     """Into a staging folder: publish_folder fsyncs every file before the rename."""
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
+        json.dump(strict_json(data), fh, indent=2, sort_keys=True, allow_nan=False)
 
 
 def save_run(
@@ -115,9 +128,9 @@ def save_run(
 ) -> Path:
     import torch
 
-    def write(staging: Path) -> None:
+    def write(staging: Path, final_id: str) -> None:
         _write_json(staging / "config.json", config)
-        _write_json(staging / "manifest.json", manifest.to_json())
+        _write_json(staging / "manifest.json", replace(manifest, run_id=final_id).to_json())
         _write_json(staging / "metrics.json", metrics)
         torch.save(state_dict, staging / "model.pt")
         test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
@@ -125,8 +138,33 @@ def save_run(
     return publish_folder(Path(runs_root), run_id, write, lock_timeout, f"the runs folder {runs_root}")
 
 
+def ensure_writable(folder: Path) -> None:
+    """Exit 73 now if runs cannot be saved in `folder`, rather than after the whole training."""
+    import tempfile
+
+    from stockrnn.errors import write_failure
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise write_failure(exc, folder) from exc
+
+
+def check_run_name(runs_root: Path, name: str) -> None:
+    """A run id is a name inside the runs folder: not a path, not hidden, not a symbolic link."""
+    if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name:
+        raise MissingInputError(
+            f"--run {name[:80]!r} is not a run id; give an id that `stockrnn runs` lists (runs live in {runs_root})"
+        )
+    if (Path(runs_root) / name).is_symlink():
+        raise MissingInputError(f"{Path(runs_root) / name} is a symbolic link, not a run; remove it")
+
+
 def resolve_run_id(runs_root: Path, name: str) -> str:
     if name != LATEST:
+        check_run_name(runs_root, name)
         return name
     runs = list_runs(runs_root)
     if not runs:
@@ -135,7 +173,10 @@ def resolve_run_id(runs_root: Path, name: str) -> str:
 
 
 def load_run(runs_root: Path, name: str = LATEST) -> Run:
-    run_id = resolve_run_id(runs_root, name)
+    return _load(runs_root, resolve_run_id(runs_root, name))
+
+
+def _load(runs_root: Path, run_id: str) -> Run:
     path = Path(runs_root) / run_id
     if not (path / "manifest.json").is_file():
         raise MissingInputError(f"no run {run_id!r} in {runs_root}; `stockrnn runs` lists them")
@@ -190,9 +231,10 @@ def list_runs(runs_root: Path) -> list[Run]:
         return []
     found = []
     for entry in sorted(root.iterdir()):
-        if entry.is_dir() and not entry.name.startswith(".") and (entry / "manifest.json").is_file():
+        real_folder = entry.is_dir() and not entry.is_symlink()
+        if real_folder and not entry.name.startswith(".") and (entry / "manifest.json").is_file():
             try:
-                found.append(load_run(root, entry.name))
+                found.append(_load(root, entry.name))  # by name: a folder called "latest" is just a folder
             except DataError:
                 continue
     return found

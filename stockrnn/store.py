@@ -190,7 +190,7 @@ class PriceStore:
         validate_prices(prices, origin)
         prices = prices.assign(date=prices["date"].dt.date)
         table = pa.Table.from_pandas(prices[PRICE_COLUMNS], schema=ARROW_SCHEMA, preserve_index=False)
-        write_atomic(self.ticker_file(ticker), lambda tmp: pq.write_table(table, tmp))
+        write_atomic(self.ticker_file(ticker), lambda tmp: pq.write_table(table, tmp), root=self.root)
 
     def summary(self) -> list[TickerSummary]:
         rows = []

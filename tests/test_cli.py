@@ -64,7 +64,7 @@ def test_unwritable_store_exits_73(cli, tmp_path):
     blocker.write_text("not a folder")
     result = cli("fetch", "--sample", "--store", blocker / "store")
     assert result.exit_code == 73
-    assert result.stderr.startswith(f"Error: cannot create {blocker / 'store'}")
+    assert result.stderr == f"Error: cannot write {blocker / 'store'}: Not a directory\n"
 
 
 def test_store_locked_by_another_writer_exits_75_naming_the_holder(cli, tmp_path):
@@ -88,8 +88,9 @@ def test_internal_error_is_one_line_exit_1_and_traceback_only_with_debug(cli, tm
     assert (
         result.stderr == "Error: internal error: RuntimeError: boom (rerun with --debug for the traceback)\n"
     )
-    with pytest.raises(RuntimeError, match="boom"):
-        cli("--debug", "store", "--store", tmp_path)
+    debug = cli("--debug", "store", "--store", tmp_path)
+    assert debug.exit_code == 1  # --debug adds the traceback, never changes the code
+    assert "Traceback" in debug.stderr and "RuntimeError: boom" in debug.stderr
 
 
 def test_sample_loads_and_lists_with_the_store_from_the_environment(cli, tmp_path, monkeypatch):
@@ -155,3 +156,32 @@ def test_quiet_prints_nothing_on_success_and_log_file_gets_plain_lines(cli, tmp_
     lines = log_file.read_text().splitlines()
     assert any(line.endswith(" INFO stockrnn: fetch GSPC: imported, 5031 rows added") for line in lines)
     assert "\x1b[" not in log_file.read_text()
+
+
+def test_debug_shows_the_traceback_but_keeps_the_exit_code(cli, tmp_path):
+    result = cli("--debug", "predict", "--run", "nope", "--runs", tmp_path / "runs", "--allow-stale")
+    assert result.exit_code == 66
+    assert "Traceback" in result.stderr and result.stderr.strip().splitlines()[-1].startswith(
+        "Error: no run 'nope'"
+    )
+
+
+@pytest.mark.parametrize("option", ["--store", "--runs"])
+def test_an_empty_path_is_a_usage_error_not_the_current_folder(cli, option, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    command = ["fetch", "--sample"] if option == "--store" else ["runs"]
+    result = cli(*command, option, "")
+    assert result.exit_code == 2
+    assert "an empty path would mean the current folder" in result.stderr
+    assert list(tmp_path.iterdir()) == [tmp_path / "home"] or list(tmp_path.iterdir()) == []
+
+
+def test_short_help_option_works_everywhere(cli):
+    assert cli("-h").exit_code == 0
+    assert "Usage: stockrnn train" in cli("train", "-h").stdout
+
+
+def test_runs_on_an_empty_folder_succeeds_and_says_so(cli, tmp_path):
+    result = cli("runs", "--runs", tmp_path / "none")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"no runs in {tmp_path / 'none'}; train one with `stockrnn train`"

@@ -12,4 +12,6 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app()
+    from stockrnn.entry import main as entry
+
+    entry()

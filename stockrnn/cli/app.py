@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
+import traceback
 from enum import Enum
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from rich.console import Console
 
 from stockrnn import __version__
 from stockrnn.config import ModelConfig, TrainingConfig, choices
-from stockrnn.errors import EXIT_CODES, StockrnnError
+from stockrnn.errors import EXIT_CODES, WRITE_ERRNOS, StockrnnError, write_failure
 
 app = typer.Typer(
     name="stockrnn",
@@ -25,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
 )
 # Off a terminal rich would wrap tables at 80 columns; logs and pipes read better wider.
@@ -40,13 +43,44 @@ class _State:
 
 state = _State()
 
+
+def a_path(value: str) -> Path:
+    """Parse a path option; an empty one would silently mean the current folder, so it is a usage error."""
+    if not str(value).strip():
+        raise typer.BadParameter("an empty path would mean the current folder; name a folder or file")
+    return Path(value).expanduser()
+
+
 StoreOption = typer.Option(
-    None, "--store", help="Price store folder [default: $STOCKRNN_STORE, else ~/.local/share/stockrnn/store]."
+    None,
+    "--store",
+    parser=a_path,
+    metavar="FOLDER",
+    help="Price store folder [default: $STOCKRNN_STORE, else ~/.local/share/stockrnn/store].",
 )
 LockTimeoutOption = typer.Option(
     30.0, "--lock-timeout", min=0, help="Seconds to wait for another stockrnn writing the same folder."
 )
 DateFormats = ["%Y-%m-%d"]
+
+
+class _LogFile(logging.FileHandler):
+    """A log file that cannot be written (full disk) costs one warning line, not a traceback per record."""
+
+    def handleError(self, record) -> None:  # noqa: N802 - logging's name
+        if not self.disabled_by_error:
+            self.disabled_by_error = True
+            error = sys.exc_info()[1]
+            print(
+                f"Warning: cannot write log file {self.baseFilename}: {error}; logging to it stopped",
+                file=sys.stderr,
+            )
+
+    disabled_by_error = False
+
+    def emit(self, record) -> None:
+        if not self.disabled_by_error:
+            super().emit(record)
 
 
 def _configure_logging(debug: bool, log_file: Path | None) -> None:
@@ -58,7 +92,7 @@ def _configure_logging(debug: bool, log_file: Path | None) -> None:
     log.addHandler(console)
     if log_file is not None:
         try:
-            file_handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+            file_handler = _LogFile(log_file, mode="a", encoding="utf-8")
         except OSError as exc:
             _fail(73, f"cannot open log file {log_file}: {exc.strerror}")
         file_handler.setLevel(logging.DEBUG if debug else logging.INFO)
@@ -73,6 +107,18 @@ def _fail(code: int, message: str) -> None:
     raise typer.Exit(code)
 
 
+def _debug_traceback() -> None:
+    """--debug shows where an error came from; it never changes the exit code."""
+    if state.debug:
+        traceback.print_exc()
+
+
+def raise_internal(exc: BaseException) -> None:
+    log.debug("internal error", exc_info=True)
+    _debug_traceback()
+    _fail(1, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+
+
 def handles_errors(command):
     """Turn project errors into one stderr line and their exit code; no traceback unless --debug."""
 
@@ -83,16 +129,19 @@ def handles_errors(command):
         except (typer.Exit, typer.Abort):
             raise
         except StockrnnError as exc:
-            if state.debug:
-                raise
+            _debug_traceback()
             _fail(exc.exit_code, str(exc))
-        except KeyboardInterrupt:
-            _fail(130, "interrupted")
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM through entry.py's handler
+            signum = getattr(exc, "signum", signal.SIGINT)
+            _fail(128 + signum, "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted")
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise_internal(exc)
+            _debug_traceback()
+            failure = write_failure(exc)
+            _fail(failure.exit_code, str(failure))
         except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
-            log.debug("internal error", exc_info=True)
-            if state.debug:
-                raise
-            _fail(1, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+            raise_internal(exc)
 
     return wrapper
 
@@ -113,7 +162,9 @@ def _version(value: bool) -> None:
 def main_options(
     debug: bool = typer.Option(False, "--debug", help="Log everything and show tracebacks."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success (for cron)."),
-    log_file: Path | None = typer.Option(None, "--log-file", help="Append plain log lines to this file."),
+    log_file: Path | None = typer.Option(
+        None, "--log-file", parser=a_path, metavar="FILE", help="Append plain log lines to this file."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
@@ -133,7 +184,11 @@ Precision = _enum("Precision", TrainingConfig, "precision")
 
 
 RunsOption = typer.Option(
-    None, "--runs", help="Runs folder [default: $STOCKRNN_RUNS, else ~/.local/share/stockrnn/runs]."
+    None,
+    "--runs",
+    parser=a_path,
+    metavar="FOLDER",
+    help="Runs folder [default: $STOCKRNN_RUNS, else ~/.local/share/stockrnn/runs].",
 )
 RunOption = typer.Option("latest", "--run", help="Run id, or `latest`.")
 JsonOption = typer.Option(False, "--json", help="Print a machine-readable summary on stdout instead.")
@@ -142,7 +197,9 @@ JsonOption = typer.Option(False, "--json", help="Print a machine-readable summar
 def print_json(data) -> None:
     import json
 
-    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    from stockrnn.runs import strict_json
+
+    print(json.dumps(strict_json(data), indent=2, sort_keys=True, default=str, allow_nan=False))
 
 
 def epoch_reporter(json_output: bool):

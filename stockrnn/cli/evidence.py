@@ -12,6 +12,7 @@ from stockrnn.cli.app import (
     JsonOption,
     RunsOption,
     StoreOption,
+    a_path,
     app,
     config_from_options,
     handles_errors,
@@ -164,10 +165,10 @@ def report(
     name: str = typer.Argument("latest", help="Run id or backtest id; `latest`: the newest run."),
     latest_backtest: bool = typer.Option(False, "--backtest", help="With `latest`: the newest backtest."),
     out: Path | None = typer.Option(
-        None, "--out", help="HTML file to write [default: <runs>/reports/<id>.html]."
+        None, "--out", parser=a_path, help="HTML file to write [default: <runs>/reports/<id>.html]."
     ),
     png_dir: Path | None = typer.Option(
-        None, "--png", help="Also write each chart as a PNG into this folder."
+        None, "--png", parser=a_path, help="Also write each chart as a PNG into this folder."
     ),
     runs_dir: Path | None = RunsOption,
 ) -> None:

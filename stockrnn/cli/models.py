@@ -17,6 +17,7 @@ from stockrnn.cli.app import (
     RunOption,
     RunsOption,
     StoreOption,
+    a_path,
     app,
     config_from_options,
     epoch_reporter,
@@ -26,7 +27,6 @@ from stockrnn.cli.app import (
     say,
     state,
 )
-from stockrnn.errors import MissingInputError
 
 
 @app.command()
@@ -156,6 +156,7 @@ def predict(
     out: Path | None = typer.Option(
         None,
         "--out",
+        parser=a_path,
         help="Forecasts folder [default: $STOCKRNN_FORECASTS, else ~/.local/share/stockrnn/forecasts].",
     ),
     allow_stale: bool = typer.Option(
@@ -193,7 +194,7 @@ def predict(
 
 @app.command()
 @handles_errors
-def runs(runs_dir: Path | None = RunsOption) -> None:
+def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> None:
     """List trained runs and backtests with their headline test metrics."""
     from stockrnn import paths
     from stockrnn.backtests import backtests_dir, list_backtests
@@ -201,9 +202,27 @@ def runs(runs_dir: Path | None = RunsOption) -> None:
 
     root = paths.runs_dir(runs_dir)
     found, backtests = list_runs(root), list_backtests(root)
+    latest = resolve_run_id(root, LATEST) if found else None
+    if json_output:
+        print_json(
+            {
+                "runs": [
+                    {
+                        "run_id": r.run_id,
+                        "path": str(r.path),
+                        "latest": r.run_id == latest,
+                        **r.manifest.to_json(),
+                    }
+                    for r in found
+                ],
+                "backtests": [{"path": str(b.path), **b.manifest} for b in backtests],
+            }
+        )
+        return
     if not found and not backtests:
-        raise MissingInputError(f"no runs in {root}; train one with `stockrnn train`")
+        say(f"no runs in {root}; train one with `stockrnn train`")
+        return
     if found:
-        say(render.runs_table(root, found, resolve_run_id(root, LATEST)))
+        say(render.runs_table(root, found, latest))
     if backtests:
         say(render.backtests_table(backtests_dir(root), backtests))

@@ -1,0 +1,135 @@
+"""Folders stockrnn writes into may hold planted links and damaged runs: writes stay inside the folders
+the user named, a run id is a name, and a broken run never becomes a forecast."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from synthetic import ar1_returns, prices_from_returns
+
+from stockrnn.runs import strict_json
+
+FAST = ["--set", "features.lookback=10", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
+
+
+@pytest.fixture
+def trained(cli, tmp_path, store):
+    store.write("SYN", prices_from_returns(ar1_returns(300, phi=0.3)), origin="test")
+    paths = ["--store", store.root, "--runs", tmp_path / "runs"]
+    result = cli("train", "--ticker", "SYN", "--epochs", "1", *FAST, *paths, "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["run_id"], paths, tmp_path
+
+
+def test_a_lock_file_planted_as_a_link_is_refused_and_its_target_untouched(cli, tmp_path, store):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    store.root.mkdir(parents=True)
+    (store.root / ".lock").symlink_to(victim)
+    result = cli("fetch", "--sample", "--store", store.root)
+    assert result.exit_code == 73
+    assert f"{store.root / '.lock'} is a symbolic link" in result.stderr
+    assert victim.read_text() == "precious"
+
+
+def test_a_lock_holder_record_planted_as_a_link_is_refused(cli, tmp_path, store):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    store.root.mkdir(parents=True)
+    (store.root / ".lock.holder").symlink_to(victim)
+    result = cli("fetch", "--sample", "--store", store.root)
+    assert result.exit_code == 73 and "is a symbolic link" in result.stderr
+    assert victim.read_text() == "precious"
+
+
+def test_a_ticker_folder_planted_as_a_link_is_not_written_through(cli, tmp_path, store):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    store.write("SYN", prices_from_returns(ar1_returns(50, phi=0.0)), origin="test")
+    ticker_dir = store.ticker_file("GSPC").parent
+    ticker_dir.parent.mkdir(parents=True, exist_ok=True)
+    ticker_dir.symlink_to(outside, target_is_directory=True)
+    result = cli("fetch", "--sample", "--store", store.root)
+    assert result.exit_code == 73 and f"{ticker_dir} is a symbolic link" in result.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_a_forecasts_partition_planted_as_a_link_is_not_written_through(cli, trained):
+    run_id, paths, tmp = trained
+    outside = tmp / "outside"
+    outside.mkdir()
+    first = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts")
+    assert first.exit_code == 0, first.stderr
+    [partition] = [p for p in (tmp / "forecasts").iterdir() if p.is_dir()]
+    for file in partition.iterdir():
+        file.unlink()
+    partition.rmdir()
+    partition.symlink_to(outside, target_is_directory=True)
+    again = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts")
+    assert again.exit_code == 73 and "is a symbolic link" in again.stderr
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["../elsewhere", "/tmp/planted-run", ".incomplete-x", ""])
+def test_a_run_id_is_a_name_inside_the_runs_folder(cli, trained, name):
+    _, paths, tmp = trained
+    result = cli("predict", "--run", name, "--allow-stale", *paths, "--out", tmp / "forecasts")
+    assert result.exit_code == 66
+    assert "is not a run id" in result.stderr
+    assert not (tmp / "forecasts").exists()
+
+
+def test_a_link_in_the_runs_folder_is_not_a_run_and_a_folder_named_latest_is_harmless(cli, trained):
+    run_id, paths, tmp = trained
+    runs = tmp / "runs"
+    (runs / "linked").symlink_to(runs / run_id, target_is_directory=True)
+    (runs / "latest").mkdir()
+    listed = cli("runs", "--runs", runs, "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [r["run_id"] for r in json.loads(listed.stdout)["runs"]] == [run_id]
+    linked = cli("predict", "--run", "linked", "--allow-stale", *paths, "--out", tmp / "forecasts")
+    assert linked.exit_code == 66 and "is a symbolic link, not a run" in linked.stderr
+    latest = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts")
+    assert latest.exit_code == 0, latest.stderr
+
+
+@pytest.mark.parametrize("poison", [float("nan"), 1e30])
+def test_weights_of_the_right_shape_but_garbage_never_become_a_forecast(cli, trained, poison):
+    run_id, paths, tmp = trained
+    weights = tmp / "runs" / run_id / "model.pt"
+    state = torch.load(weights, weights_only=True)
+    torch.save({k: torch.full_like(v, poison) for k, v in state.items()}, weights)
+    result = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts")
+    assert result.exit_code == 65
+    assert f"run {run_id} gives non-finite forecasts for SYN" in result.stderr
+    assert not (tmp / "forecasts").exists()
+
+
+def test_json_written_is_strict_json_with_null_for_nan_and_infinity(cli, trained):
+    run_id, paths, tmp = trained
+    assert strict_json({"a": [math.nan, 1.0, {"b": -math.inf}]}) == {"a": [None, 1.0, {"b": None}]}
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    for name in ("metrics.json", "manifest.json", "config.json"):
+        json.loads((tmp / "runs" / run_id / name).read_text(), parse_constant=refuse)
+    listed = cli("runs", "--runs", tmp / "runs", "--json")
+    json.loads(listed.stdout, parse_constant=refuse)
+
+
+def test_two_runs_saved_under_the_same_id_both_land_under_distinct_ids(trained):
+    from stockrnn.runs import load_run, save_run
+
+    run_id, _, tmp = trained
+    run = load_run(tmp / "runs", run_id)
+    state = torch.load(run.path / "model.pt", weights_only=True)
+    import pandas as pd
+
+    predictions = pd.read_parquet(run.path / "test_predictions.parquet")
+    again = save_run(tmp / "runs", run_id, run.config, run.manifest, state, run.metrics, predictions)
+    assert again.name == f"{run_id}-2"
+    assert load_run(tmp / "runs", again.name).manifest.run_id == f"{run_id}-2"
