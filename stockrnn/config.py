@@ -166,7 +166,9 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         path = Path(path)
         origin = str(path)
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist; see configs/ for examples")
+            from stockrnn.errors import MissingInputError
+
+            raise MissingInputError(f"config file {path} does not exist; see configs/ for examples")
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -54,6 +54,8 @@ def forecast_frame(
     tickers = _run_tickers(run, requested)
     panel = run_panel(run, store, tickers, last_rows=lookback + 1)  # +1: the first row's return needs its eve
     closed = last_closed_session(exchange, now)
+    if not allow_stale:
+        _refuse_stale(panel, tickers, exchange, closed, stale_sessions)
     ends = []
     for index, ticker in enumerate(tickers):
         rows = np.flatnonzero(panel.ticker_ids == index)
@@ -63,14 +65,6 @@ def forecast_frame(
                 f"fetch more history"
             )
         end = rows[-1]
-        asof = pd.Timestamp(panel.dates[end])
-        if not allow_stale:
-            behind = len(sessions_between(exchange, asof, closed)) - 1 if asof < closed else 0
-            if behind > stale_sessions:
-                raise DataError(
-                    f"{ticker}: newest stored session {asof.date()} is {behind} sessions behind the last closed "
-                    f"session {closed.date()}; run `stockrnn fetch` or pass --allow-stale"
-                )
         window_dates = panel.dates[end - lookback + 1 : end + 1]
         expected = sessions_between(exchange, window_dates[0], window_dates[-1])
         if len(expected) != lookback:
@@ -95,6 +89,26 @@ def forecast_frame(
             "damaged: retrain (nothing was written)"
         )
     return forecast_rows(run, config.model.cell, exchange, panel, ends, forecast)
+
+
+def _refuse_stale(panel: Panel, tickers: list[str], exchange: str, closed, stale_sessions: int) -> None:
+    """Name every ticker whose newest session is more than `stale_sessions` behind, not just the first."""
+    from stockrnn.calendar import sessions_between
+
+    stale = []
+    for index, ticker in enumerate(tickers):
+        rows = np.flatnonzero(panel.ticker_ids == index)
+        if len(rows) == 0:
+            continue
+        asof = pd.Timestamp(panel.dates[rows[-1]])
+        behind = len(sessions_between(exchange, asof, closed)) - 1 if asof < closed else 0
+        if behind > stale_sessions:
+            stale.append(f"{ticker} ({asof.date()}, {behind} sessions)")
+    if stale:
+        raise DataError(
+            f"newest stored session behind the last closed session {closed.date()} for {len(stale)} "
+            f"ticker(s): {', '.join(stale)}; run `stockrnn fetch` or pass --allow-stale"
+        )
 
 
 def forecast_rows(

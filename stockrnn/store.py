@@ -60,8 +60,9 @@ def normalize_ticker(name: str) -> str:
     """Upper-case a ticker symbol and refuse anything that is not one."""
     ticker = name.strip().upper()
     if not _TICKER_PATTERN.match(ticker):
+        shown = name if len(name) <= 40 else name[:40] + f"... ({len(name)} characters)"
         raise DataError(
-            f"ticker {name!r} is not a valid symbol; use letters, digits and . - ^ = (e.g. AAPL, ^GSPC)"
+            f"ticker {shown!r} is not a valid symbol; use letters, digits and . - ^ = (e.g. AAPL, ^GSPC)"
         )
     return ticker
 
@@ -196,6 +197,8 @@ class PriceStore:
         rows = []
         for ticker in self.tickers():
             prices = self.read(ticker)
+            if prices.empty:  # a zero-row file: list it, do not crash the listing
+                continue
             newest = prices.iloc[prices["fetched_at"].to_numpy().argmax()]
             rows.append(
                 TickerSummary(

@@ -61,7 +61,8 @@ def test_train_without_terminal_prints_plain_epoch_lines_and_the_table(cli, fold
         folders["runs"],
     )
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines()[0].startswith("epoch 1/2 train_loss=")
+    assert result.stderr.splitlines()[0].startswith("training gru on SYN from ")  # cron logs say what starts
+    assert result.stderr.splitlines()[1].startswith("epoch 1/2 train_loss=")
     assert "\x1b[" not in result.stdout + result.stderr
     assert "linear_ar" in result.stdout and "MAE/naive" in result.stdout and "cov90" in result.stdout
 
@@ -117,7 +118,7 @@ def test_predict_refuses_stale_data_unless_allowed(cli, folders, trained_cli):
     base = ["predict", "--store", folders["store"].root, "--runs", folders["runs"], "--out", folders["out"]]
     stale = cli(*base)
     assert stale.exit_code == 65
-    assert "SYN: newest stored session" in stale.stderr and "--allow-stale" in stale.stderr
+    assert "for 1 ticker(s): SYN (" in stale.stderr and "--allow-stale" in stale.stderr
     assert not folders["out"].exists()
     allowed = cli(*base, "--allow-stale", "--json")
     assert allowed.exit_code == 0, allowed.stderr

@@ -65,6 +65,9 @@ def test_malformed_override_is_refused():
         load_config(None, ["lookback=3"])
 
 
-def test_missing_config_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="config file .*nope.toml does not exist"):
+def test_missing_config_file_is_missing_input_66_as_the_readme_says(tmp_path):
+    from stockrnn.errors import MissingInputError
+
+    with pytest.raises(MissingInputError, match="config file .*nope.toml does not exist") as raised:
         load_config(tmp_path / "nope.toml")
+    assert raised.value.exit_code == 66

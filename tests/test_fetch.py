@@ -262,3 +262,44 @@ def test_total_retry_time_is_bounded_even_when_each_wait_is_allowed(store, sampl
     with pytest.raises(TemporaryError, match=r"GOOG: .* \(gave up after 1 attempts\)"):
         source.history("GOOG")
     assert waited == []
+
+
+def test_quiet_fetch_that_fails_prints_only_the_error_line_naming_the_failed_tickers(
+    cli, store, sample_prices, offline_yahoo
+):
+    for name in ("GOOG", "KO"):
+        offline_yahoo.histories[name] = sample_prices(name)
+    offline_yahoo.faults["GOOG"] = [NETWORK_FAULTS["http_500"]] * 100
+
+    result = cli("--quiet", "fetch", "GOOG", "KO", "--store", store.root)
+
+    assert result.exit_code == 75
+    assert result.stderr == "Error: 1 of 2 tickers not stored: GOOG (failed); the others were\n"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("dates", "message"),
+    [
+        (
+            ["--start", "2020-01-10", "--end", "2020-01-01"],
+            "--start 2020-01-10 is not before --end 2020-01-01",
+        ),
+        (["--start", "2999-01-01"], "--start 2999-01-01 is in the future"),
+    ],
+)
+def test_impossible_date_ranges_are_usage_errors_at_once(cli, store, offline_yahoo, dates, message):
+    result = cli("fetch", "GOOG", *dates, "--store", store.root)
+    assert (
+        result.exit_code == 2
+        and result.stderr == f"Error: {message}; no sessions to fetch yet\n"
+        or (result.exit_code == 2 and message in result.stderr)
+    )
+    assert offline_yahoo.sleeps == []
+
+
+def test_from_csv_without_ticker_is_a_usage_error(cli, store, tmp_path):
+    csv = tmp_path / "x.csv"
+    csv.write_text("Date,Close\n2020-01-02,1.0\n")
+    result = cli("fetch", "--from-csv", csv, "--store", store.root)
+    assert result.exit_code == 2 and "--from-csv FILE and --ticker NAME go together" in result.stderr

@@ -33,6 +33,8 @@ def test_sigterm_during_training_exits_143_with_one_line_and_leaves_no_staging(t
         tmp_path, "train", "--ticker", "SYN", "--epochs", "200", "--set", "training.patience=200",
         "--store", str(store.root), "--runs", str(runs),
     )  # fmt: skip
+    starting = process.stderr.readline()
+    assert starting.startswith("training gru on SYN"), starting
     first_epoch = process.stderr.readline()  # off a terminal: one line per epoch
     assert first_epoch.startswith("epoch 1/200"), first_epoch
     process.send_signal(signal.SIGTERM)

@@ -203,10 +203,11 @@ def print_json(data) -> None:
 
 
 def epoch_reporter(json_output: bool):
-    """A rich progress bar on a terminal; plain lines otherwise; nothing with --quiet or --json."""
-    if state.quiet or json_output:
+    """A rich progress bar on a terminal; plain lines on stderr otherwise (also with --json, whose
+    stdout is for the summary); nothing with --quiet."""
+    if state.quiet:
         return None, None, None
-    if not stdout.is_terminal:
+    if json_output or not stdout.is_terminal:
 
         def on_epoch(report, total):
             stderr.print(

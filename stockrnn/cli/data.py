@@ -16,9 +16,10 @@ from stockrnn.cli.app import (
     handles_errors,
     log,
     say,
+    state,
     stderr,
 )
-from stockrnn.errors import ConfigError, MissingInputError, TemporaryError
+from stockrnn.errors import ConfigError, MissingInputError, TemporaryError, UsageError
 
 
 @app.command()
@@ -45,9 +46,13 @@ def fetch(
         raise ConfigError(f"--interval {interval!r} is not supported; the store holds daily sessions (1d)")
     modes = sum([bool(tickers), from_csv is not None, sample])
     if modes > 1:
-        raise ConfigError("give tickers, --from-csv or --sample, one at a time")
+        raise UsageError("give tickers, --from-csv or --sample, one at a time")
     if (from_csv is None) != (ticker is None):
-        raise ConfigError("--from-csv FILE and --ticker NAME go together")
+        raise UsageError("--from-csv FILE and --ticker NAME go together")
+    if start and end and start >= end:
+        raise UsageError(f"--start {start.date()} is not before --end {end.date()}")
+    if start and start.date() > datetime.now().date():
+        raise UsageError(f"--start {start.date()} is in the future; no sessions to fetch yet")
     store = PriceStore(paths.store_dir(store_dir))
     with store.lock(lock_timeout):
         if from_csv is not None:
@@ -84,11 +89,13 @@ def fetch(
         )
     failed = [o for o in outcomes if not o.ok]
     if failed:
-        stderr.print(render.fetch_table(outcomes))
+        if not state.quiet:  # cron mail under --quiet is the one Error line naming the failed tickers
+            stderr.print(render.fetch_table(outcomes))
         names = ", ".join(f"{o.ticker} ({o.status})" for o in failed)
         others = "; the others were" if len(failed) < len(outcomes) else ""
         raise TemporaryError(f"{len(failed)} of {len(outcomes)} tickers not stored: {names}{others}")
     say(render.fetch_table(outcomes))
+    say(f"store: {store.root}")
 
 
 @app.command("store")

@@ -26,6 +26,7 @@ from stockrnn.cli.app import (
     print_json,
     say,
     state,
+    stderr,
 )
 
 
@@ -83,6 +84,11 @@ def train(
     store = PriceStore(paths.store_dir(store_dir))
     if os.environ.get("RANK", "0") != "0":
         state.quiet = True  # under torchrun only rank 0 speaks
+    if not state.quiet:  # a cron log should not stay silent for the minutes training takes
+        stderr.print(
+            f"training {config.model.cell} on {', '.join(config.data.tickers)} from {store.root}, "
+            f"horizon {config.features.horizon}, up to {config.training.epochs} epochs"
+        )
     progress, on_epoch, on_batch = epoch_reporter(json_output)
     if progress is not None:
         with progress:
