@@ -36,7 +36,7 @@ def test_a_read_only_runs_folder_is_found_before_training_and_exits_73_naming_it
         result.stderr.strip().splitlines()[-1]
         == f"Error: {tmp_path / 'runs'} is on a read-only file system; point stockrnn at a writable folder"
     )
-    assert "epoch" not in result.stderr  # refused before any training
+    assert "epoch 1/" not in result.stderr  # refused before any training
 
 
 def test_a_full_disk_while_saving_a_run_exits_73_and_leaves_no_staging_folder(
