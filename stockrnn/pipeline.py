@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -16,6 +17,9 @@ from stockrnn.dataset import TrainingData, fingerprint, prepare_training_data
 from stockrnn.runs import Manifest, ensure_writable, new_run_id, save_run
 from stockrnn.scoring import calibrate, predictions_frame, score_on
 from stockrnn.store import PriceStore
+
+log = logging.getLogger("stockrnn")
+FEW_TEST_ORIGINS = 100  # below this, say that the test scores are noise
 
 
 @dataclass
@@ -56,6 +60,12 @@ def train(
 
     data = prepare_training_data(config, store)
     ensure_writable(Path(runs_root))  # before the training, not after it
+    if len(data.test_ends) < FEW_TEST_ORIGINS:
+        log.warning(
+            "the test split has only %d forecast origins; its scores are mostly noise "
+            "(fetch more history or use `stockrnn backtest`)",
+            len(data.test_ends),
+        )
     device = resolve_device(config.training.device)
     world = world_from_env(device.type)
     if world.active and device.type == "cuda":

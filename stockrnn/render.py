@@ -134,7 +134,7 @@ def metrics_table(metrics: dict, title: str) -> Table:
                     _cell(m, "mae"),
                     _cell(m, "mae_vs_naive"),
                     _p_value(m, "dm_mae_p"),
-                    _cell(m, "direction", 3),
+                    "n/a" if name == "naive" else _cell(m, "direction", 3),  # no change has no direction
                     _cell(m, "pinball_vs_naive"),
                     _p_value(m, "dm_pinball_p"),
                     _cell(m, "crps_vs_naive"),

@@ -61,8 +61,14 @@ def test_train_without_terminal_prints_plain_epoch_lines_and_the_table(cli, fold
         folders["runs"],
     )
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines()[0].startswith("training gru on SYN from ")  # cron logs say what starts
-    assert result.stderr.splitlines()[1].startswith("epoch 1/2 train_loss=")
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("training gru on SYN from ")  # cron logs say what starts
+    # 300 sessions leave 58 test origins: too few to mean much, and the run says so.
+    assert lines[1] == (
+        "WARNING stockrnn: the test split has only 58 forecast origins; its scores are mostly noise "
+        "(fetch more history or use `stockrnn backtest`)"
+    )
+    assert lines[2].startswith("epoch 1/2 train_loss=")
     assert "\x1b[" not in result.stdout + result.stderr
     assert "linear_ar" in result.stdout and "MAE/naive" in result.stdout and "cov90" in result.stdout
 

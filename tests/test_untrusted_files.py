@@ -133,3 +133,19 @@ def test_two_runs_saved_under_the_same_id_both_land_under_distinct_ids(trained):
     again = save_run(tmp / "runs", run_id, run.config, run.manifest, state, run.metrics, predictions)
     assert again.name == f"{run_id}-2"
     assert load_run(tmp / "runs", again.name).manifest.run_id == f"{run_id}-2"
+
+
+def test_an_unreadable_earlier_forecast_file_is_moved_aside_and_the_night_goes_on(cli, trained):
+    run_id, paths, tmp = trained
+    out = tmp / "forecasts"
+    assert cli("predict", "--allow-stale", *paths, "--out", out).exit_code == 0
+    [partition_file] = out.rglob(f"{run_id}.parquet")
+    partition_file.write_bytes(b"PAR1 this is not parquet")
+    again = cli("predict", "--allow-stale", *paths, "--out", out)
+    assert again.exit_code == 0, again.stderr
+    [aside] = partition_file.parent.glob(".corrupt-*")
+    assert aside.read_bytes() == b"PAR1 this is not parquet"  # kept, not deleted
+    assert "was unreadable" in again.stderr and aside.name in again.stderr
+    from stockrnn.forecast import read_forecasts
+
+    assert list(read_forecasts(out)["ticker"]) == ["SYN"]

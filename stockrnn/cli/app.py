@@ -83,11 +83,12 @@ class _LogFile(logging.FileHandler):
             super().emit(record)
 
 
-def _configure_logging(debug: bool, log_file: Path | None) -> None:
+def _configure_logging(debug: bool, log_file: Path | None, quiet: bool = False) -> None:
     log.handlers.clear()
     log.setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # --quiet (cron): warnings reach only the log file; errors still reach stderr as one line.
+    console.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     log.addHandler(console)
     if log_file is not None:
@@ -171,7 +172,7 @@ def main_options(
 ) -> None:
     state.debug = debug
     state.quiet = quiet
-    _configure_logging(debug, log_file)
+    _configure_logging(debug, log_file, quiet)
 
 
 def _enum(name: str, section, key: str) -> type[Enum]:
