@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import pandas as pd
 
 from stockrnn.atomic import publish_folder
 from stockrnn.errors import DataError, MissingInputError
-from stockrnn.runs import LATEST, _write_json
+from stockrnn.runs import LATEST, _write_json, check_run_name, new_run_id
 
 FOLDER = "backtests"
 
@@ -45,9 +44,7 @@ def backtests_dir(runs_root: Path) -> Path:
 
 
 def new_backtest_id(cell: str, tickers: list[str], folds: int, step: int) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    label = tickers[0].replace("^", "") + (f"+{len(tickers) - 1}" if len(tickers) > 1 else "")
-    return f"{stamp}-{cell}-{label}-{folds}x{step}"
+    return f"{new_run_id(cell, tickers)}-{folds}x{step}"
 
 
 def forecasts_frame(result) -> pd.DataFrame:
@@ -93,6 +90,7 @@ def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
         if not found:
             raise MissingInputError(f"no backtests in {root}; run `stockrnn backtest`")
         return max(found, key=lambda b: (b.manifest["created_at"], b.backtest_id))
+    check_run_name(root, name)
     path = root / name
     if not (path / "manifest.json").is_file():
         raise MissingInputError(f"no backtest {name!r} in {root}; `stockrnn runs` lists them")

@@ -105,7 +105,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
     scored = score_on(data.fit_data, forecasters, data.test_ends, offsets)
     result = network.result
 
-    run_id = new_run_id(Path(runs_root), config.model.cell, data.tickers)
+    run_id = new_run_id(config.model.cell, data.tickers)
     manifest = Manifest(
         run_id=run_id,
         created_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),

@@ -87,15 +87,11 @@ class Run:
         return json.loads((self.path / "metrics.json").read_text())
 
 
-def new_run_id(runs_root: Path, cell: str, tickers: list[str]) -> str:
+def new_run_id(cell: str, tickers: list[str]) -> str:
+    """<UTC second>-<cell>-<first ticker>[+<others>]; publish_folder adds -2, -3 ... if it is taken."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     label = tickers[0].replace("^", "") + (f"+{len(tickers) - 1}" if len(tickers) > 1 else "")
-    run_id = f"{stamp}-{cell}-{label}"
-    suffix = 1
-    while (runs_root / run_id).exists():
-        suffix += 1
-        run_id = f"{stamp}-{cell}-{label}-{suffix}"
-    return run_id
+    return f"{stamp}-{cell}-{label}"
 
 
 def strict_json(data):
@@ -156,7 +152,7 @@ def check_run_name(runs_root: Path, name: str) -> None:
     """A run id is a name inside the runs folder: not a path, not hidden, not a symbolic link."""
     if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name:
         raise MissingInputError(
-            f"--run {name[:80]!r} is not a run id; give an id that `stockrnn runs` lists (runs live in {runs_root})"
+            f"{name[:80]!r} is not a run id; give an id that `stockrnn runs` lists (runs live in {runs_root})"
         )
     if (Path(runs_root) / name).is_symlink():
         raise MissingInputError(f"{Path(runs_root) / name} is a symbolic link, not a run; remove it")

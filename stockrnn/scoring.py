@@ -35,15 +35,22 @@ def calibrate(data: FitData, forecasters: dict) -> dict[str, ConformalOffsets]:
     }
 
 
+def apply_offsets(
+    panel: Panel, ends: np.ndarray, raw: dict[str, Forecast], offsets: dict[str, ConformalOffsets]
+) -> dict[str, Forecast]:
+    """Each forecaster's forecasts with its conformal offsets applied (as they are without offsets)."""
+    return {
+        name: offsets[name].apply(panel, ends, forecast) if name in offsets else forecast
+        for name, forecast in raw.items()
+    }
+
+
 def score_on(
     data: FitData, forecasters: dict, ends: np.ndarray, offsets: dict[str, ConformalOffsets]
 ) -> Scored:
     """Forecast `ends` with every forecaster, apply its offsets (if any), score against naive."""
     raw = {name: f.predict(data.panel, ends) for name, f in forecasters.items()}
-    calibrated = {
-        name: offsets[name].apply(data.panel, ends, forecast) if name in offsets else forecast
-        for name, forecast in raw.items()
-    }
+    calibrated = apply_offsets(data.panel, ends, raw, offsets)
     naive_scale = naive_scale_per_ticker(data.panel, data.train_ends)
     return Scored(score_forecasts(data.panel, ends, calibrated, raw, naive_scale), calibrated, offsets)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -133,7 +134,7 @@ def run_backtest(
     from stockrnn.forecasters import fit_baselines
     from stockrnn.models import build_model
     from stockrnn.network import NetworkForecaster
-    from stockrnn.scoring import calibrate
+    from stockrnn.scoring import apply_offsets, calibrate
 
     lookback, horizon, levels = config.features.lookback, config.features.horizon, config.model.levels
     grid = np.unique(np.concatenate([frame["date"].to_numpy() for frame in frames.values()]))
@@ -143,7 +144,7 @@ def run_backtest(
     ends_per_fold, raw_per_fold, calibrated_per_fold, fold_metrics = [], [], [], {}
     previous_weights, first_naive_scale = None, None
     for k, fold in enumerate(folds):
-        started = pd.Timestamp.now()
+        started = time.perf_counter()
         fold.seed = config.training.seed + k
         if fold.refit:
             train_start = pd.Timestamp(fold.train_start) if fold.train_start else None
@@ -188,16 +189,13 @@ def run_backtest(
         )
         ends = origins[in_fold]
         raw = {name: f.predict(panel, ends) for name, f in forecasters.items()}
-        calibrated = {
-            name: offsets[name].apply(panel, ends, forecast) if name in offsets else forecast
-            for name, forecast in raw.items()
-        }
+        calibrated = apply_offsets(panel, ends, raw, offsets)
         fold_metrics[str(fold.index)] = score_forecasts(panel, ends, calibrated, raw, naive_scale)
         ends_per_fold.append(ends)
         raw_per_fold.append(raw)
         calibrated_per_fold.append(calibrated)
         fold.origins = len(ends)
-        fold.seconds = (pd.Timestamp.now() - started).total_seconds()
+        fold.seconds = time.perf_counter() - started
         fold.peak_rss_mb = _peak_rss_mb()
         if on_fold:
             on_fold(fold, len(folds))

@@ -121,8 +121,9 @@ def test_refit_every_2_folds_reuses_the_fit_and_a_rolling_window_starts_training
     folds = load_backtest(tmp_path / "runs", outcome.backtest_id).manifest["folds"]
     assert [f["refit"] for f in folds] == [True, False, True]
     assert folds[1]["epochs_run"] == 0 and folds[1]["history"] == []
-    sessions = pd.bdate_range(folds[0]["train_start"], folds[0]["train_end"])  # weekdays, close to sessions
-    assert 140 <= len(sessions) <= 225
+    dates = store.read("SYN")["date"]
+    training_sessions = dates[(dates > folds[0]["train_start"]) & (dates <= folds[0]["train_end"])]
+    assert len(training_sessions) == 150  # rolling:150 = the 150 sessions up to train_end
 
 
 def test_cli_backtest_prints_folds_and_the_verdict_and_runs_lists_it(cli, tmp_path):

@@ -24,24 +24,17 @@ def trained(cli, tmp_path, store):
     return json.loads(result.stdout)["run_id"], paths, tmp_path
 
 
-def test_a_lock_file_planted_as_a_link_is_refused_and_its_target_untouched(cli, tmp_path, store):
+@pytest.mark.parametrize("planted", [".lock", ".lock.holder"])
+def test_a_lock_file_or_holder_record_planted_as_a_link_is_refused_and_its_target_untouched(
+    cli, tmp_path, store, planted
+):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     store.root.mkdir(parents=True)
-    (store.root / ".lock").symlink_to(victim)
+    (store.root / planted).symlink_to(victim)
     result = cli("fetch", "--sample", "--store", store.root)
     assert result.exit_code == 73
-    assert f"{store.root / '.lock'} is a symbolic link" in result.stderr
-    assert victim.read_text() == "precious"
-
-
-def test_a_lock_holder_record_planted_as_a_link_is_refused(cli, tmp_path, store):
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
-    store.root.mkdir(parents=True)
-    (store.root / ".lock.holder").symlink_to(victim)
-    result = cli("fetch", "--sample", "--store", store.root)
-    assert result.exit_code == 73 and "is a symbolic link" in result.stderr
+    assert f"{store.root / planted} is a symbolic link" in result.stderr
     assert victim.read_text() == "precious"
 
 

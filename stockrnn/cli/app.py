@@ -203,6 +203,26 @@ def print_json(data) -> None:
     print(json.dumps(strict_json(data), indent=2, sort_keys=True, default=str, allow_nan=False))
 
 
+def progress_bar():
+    """The one look of stockrnn's progress bars: description, bar, n/total, elapsed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stdout,
+    )
+
+
+def showing(progress):
+    """`with showing(progress):` draws the bar if there is one (a terminal), else does nothing."""
+    import contextlib
+
+    return progress if progress is not None else contextlib.nullcontext()
+
+
 def epoch_reporter(json_output: bool):
     """A rich progress bar on a terminal; plain lines on stderr otherwise (also with --json, whose
     stdout is for the summary); nothing with --quiet."""
@@ -220,15 +240,7 @@ def epoch_reporter(json_output: bool):
             )
 
         return None, on_epoch, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stdout,
-    )
+    progress = progress_bar()
     epochs = progress.add_task("epoch", total=None)
     batches = progress.add_task("batches", total=None)
 

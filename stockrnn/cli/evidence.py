@@ -18,7 +18,9 @@ from stockrnn.cli.app import (
     handles_errors,
     log,
     print_json,
+    progress_bar,
     say,
+    showing,
     state,
     stderr,
     stdout,
@@ -44,15 +46,7 @@ def _fold_reporter(json_output: bool):
             log.info(line(fold, total))
 
         return None, on_fold, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stdout,
-    )
+    progress = progress_bar()
     folds = progress.add_task("folds", total=None)
     epochs = progress.add_task("epochs", total=None)
 
@@ -117,7 +111,6 @@ def backtest(
         warm_start=warm_start,
         mcs=mcs,
     )
-    plan.rolling_sessions  # noqa: B018 - rejects a malformed --window before any work
     config = config_from_options(
         config_file,
         overrides,
@@ -129,10 +122,7 @@ def backtest(
     store = PriceStore(paths.store_dir(store_dir))
     progress, on_fold, on_epoch = _fold_reporter(json_output)
     runs_root = paths.runs_dir(runs_dir)
-    if progress is not None:
-        with progress:
-            outcome = pipeline.backtest(config, store, runs_root, plan, on_fold, on_epoch)
-    else:
+    with showing(progress):
         outcome = pipeline.backtest(config, store, runs_root, plan, on_fold, on_epoch)
     log.info("backtest %s saved", outcome.backtest_id)
     if json_output:

@@ -25,6 +25,7 @@ from stockrnn.cli.app import (
     log,
     print_json,
     say,
+    showing,
     state,
     stderr,
 )
@@ -90,10 +91,7 @@ def train(
             f"horizon {config.features.horizon}, up to {config.training.epochs} epochs"
         )
     progress, on_epoch, on_batch = epoch_reporter(json_output)
-    if progress is not None:
-        with progress:
-            outcome = pipeline.train(config, store, paths.runs_dir(runs_dir), on_epoch, on_batch)
-    else:
+    with showing(progress):
         outcome = pipeline.train(config, store, paths.runs_dir(runs_dir), on_epoch, on_batch)
     if outcome is None:
         return  # a torchrun rank other than 0: rank 0 wrote the run
