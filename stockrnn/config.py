@@ -30,11 +30,47 @@ class DataConfig(_Section):
     exchange: str = "XNYS"
 
 
+FEATURE_CHOICES = (
+    "log_return",
+    "range",
+    "gap",
+    "volume_change",
+    "realized_vol_5",
+    "realized_vol_21",
+    "price_to_ma_10",
+    "price_to_ma_50",
+    "rsi_14",
+    "day_of_week",
+)
+
+
 class FeaturesConfig(_Section):
     target: Literal["log_return", "close"] = "log_return"
     scaler: Literal["standard", "minmax", "robust"] = "standard"
     lookback: int = Field(60, ge=2, le=2000)
     horizon: int = Field(1, ge=1, le=250)
+    # The model's inputs; unset: the log return, plus range, gap and volume change where every
+    # ticker has OHLCV. The target always comes first whether listed or not.
+    inputs: list[str] | None = None
+    # The fewest sessions a window may hold; shorter than lookback: left-padded (recently listed tickers).
+    min_history: int | None = Field(None, ge=2, le=2000)
+
+    @model_validator(mode="after")
+    def _known_inputs(self) -> FeaturesConfig:
+        if self.inputs is not None:
+            unknown = [name for name in self.inputs if name not in FEATURE_CHOICES]
+            if unknown:
+                raise ValueError(f"unknown feature(s) {unknown}; choose from {', '.join(FEATURE_CHOICES)}")
+            if len(set(self.inputs)) != len(self.inputs):
+                raise ValueError(f"inputs {self.inputs} repeat a feature")
+        if self.min_history is not None and self.min_history > self.lookback:
+            raise ValueError(f"min_history ({self.min_history}) must not exceed lookback ({self.lookback})")
+        return self
+
+    @property
+    def history_floor(self) -> int:
+        """The fewest real sessions in a window: min_history, else the full lookback."""
+        return self.min_history or self.lookback
 
 
 class SplitConfig(_Section):
@@ -61,13 +97,27 @@ DEFAULT_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 
 
 class ModelConfig(_Section):
+    architecture: Literal["recurrent", "seq2seq", "attention", "transformer"] = "recurrent"
     cell: Literal["gru", "lstm", "rnn"] = "gru"
+    bidirectional: bool = False  # recurrent only: read each window both ways (window training only)
     hidden_size: int = Field(64, ge=1, le=4096)
     num_layers: int = Field(2, ge=1, le=8)
     dropout: float = Field(0.1, ge=0, lt=1)
     # Levels of the forecast distribution; [] or "point" for one point forecast (training.loss).
     quantiles: list[float] | Literal["point"] = Field(default_factory=lambda: list(DEFAULT_QUANTILES))
     conformal: bool = True
+    sampling_max: float = Field(0.5, ge=0, le=1)  # seq2seq/attention: final chance of feeding own forecasts
+    d_model: int = Field(48, ge=2, le=4096)  # transformer width
+    heads: int = Field(4, ge=1, le=64)  # transformer attention heads; must divide d_model
+
+    @property
+    def label(self) -> str:
+        """Short name for run ids and tables: gru, bigru, seq2seq-lstm, attention-gru, transformer."""
+        if self.architecture == "transformer":
+            return "transformer"
+        if self.architecture == "recurrent":
+            return f"bi{self.cell}" if self.bidirectional else self.cell
+        return f"{self.architecture}-{self.cell}"
 
     @model_validator(mode="after")
     def _levels_inside_zero_one(self) -> ModelConfig:
@@ -95,7 +145,7 @@ class ModelConfig(_Section):
 
 class TrainingConfig(_Section):
     epochs: int = Field(30, ge=1, le=10_000)
-    mode: Literal["window", "sequence"] = "sequence"
+    mode: Literal["auto", "window", "sequence"] = "auto"
     batch_size: int = Field(128, ge=1, le=1_000_000)
     sequence_length: int = Field(32, ge=1, le=100_000)
     sequences_per_batch: int = Field(8, ge=1, le=100_000)
@@ -110,12 +160,52 @@ class TrainingConfig(_Section):
     compile: bool = False
 
 
+def auto_mode(architecture: str, bidirectional: bool, padded: bool) -> str:
+    """training.mode "auto": step-by-step sequences where state can be carried, else windows."""
+    return "sequence" if architecture == "recurrent" and not bidirectional and not padded else "window"
+
+
 class Config(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+    @model_validator(mode="after")
+    def _architecture_fits_training(self) -> Config:
+        """Refuse combinations that cannot train as asked; resolve training.mode = "auto"."""
+        m, mode = self.model, self.training.mode
+        if m.bidirectional and m.architecture != "recurrent":
+            raise ValueError(
+                f"model.bidirectional applies to architecture 'recurrent', not {m.architecture!r}"
+            )
+        if m.architecture == "transformer" and m.d_model % m.heads:
+            raise ValueError(f"model.d_model ({m.d_model}) must be a multiple of model.heads ({m.heads})")
+        padded = self.features.history_floor < self.features.lookback
+        if mode == "sequence":
+            if m.bidirectional:
+                raise ValueError(
+                    "model.bidirectional cannot train in training.mode 'sequence': that mode carries the "
+                    "state forward session by session, and a backward pass over a stretch would read "
+                    "sessions after each forecast's origin; use training.mode 'window' (or 'auto')"
+                )
+            if m.architecture != "recurrent":
+                raise ValueError(
+                    f"architecture {m.architecture!r} cannot train in training.mode 'sequence', which "
+                    "carries a recurrent state forward step by step; use training.mode 'window' (or 'auto')"
+                )
+            if padded:
+                raise ValueError(
+                    "features.min_history below lookback needs padded windows, which training.mode "
+                    "'sequence' does not make; use training.mode 'window' (or 'auto')"
+                )
+        if mode == "auto":
+            training = self.training.model_copy(
+                update={"mode": auto_mode(m.architecture, m.bidirectional, padded)}
+            )
+            object.__setattr__(self, "training", training)  # frozen: set once, during validation
+        return self
 
 
 def _describe(error: dict) -> str:

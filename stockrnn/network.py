@@ -1,4 +1,4 @@
-"""The recurrent network behind the forecaster interface: fit trains it, predict gives a Forecast."""
+"""The network (any architecture) behind the forecaster interface: fit trains it, predict gives a Forecast."""
 
 from __future__ import annotations
 
@@ -18,7 +18,26 @@ class NetworkForecaster:
     lookback: int
     horizon: int
     levels: tuple[float, ...]
+    min_history: int | None = None  # windows may hold this few real sessions (left-padded)
+    sampling_max: float = 0.0  # seq2seq/attention: scheduled sampling's final probability
     result: object = None  # the TrainResult of fit
+    attention: np.ndarray | None = None  # (N, H, L) of the last predict, for attention models
+
+    @classmethod
+    def from_config(
+        cls, config, n_features: int, horizon: int, levels: tuple[float, ...]
+    ) -> NetworkForecaster:
+        """An untrained network of the config's architecture, with the options its training needs."""
+        from stockrnn.models import build_model
+
+        return cls(
+            build_model(config, n_features, horizon, levels),
+            config.features.lookback,
+            horizon,
+            levels,
+            min_history=config.features.min_history,
+            sampling_max=config.model.sampling_max,
+        )
 
     def fit(
         self, data: FitData, config, device, on_epoch=None, on_batch=None, world=None
@@ -39,6 +58,8 @@ class NetworkForecaster:
             on_epoch=on_epoch,
             on_batch=on_batch,
             world=world or SINGLE,
+            min_history=self.min_history,
+            sampling_max=self.sampling_max,
         )
         return self
 
@@ -46,5 +67,8 @@ class NetworkForecaster:
         from stockrnn.tensors import PanelTensors, predict_scaled
 
         device = next(self.model.parameters()).device
-        z = predict_scaled(self.model, PanelTensors(panel, self.lookback, device, self.horizon), ends)
+        tensors = PanelTensors(panel, self.lookback, device, self.horizon, self.min_history)
+        z = predict_scaled(self.model, tensors, ends)
+        weights = getattr(self.model, "attention", None)
+        self.attention = None if weights is None else weights.numpy()
         return Forecast(self.levels, denormalize(panel, ends, z))  # z: (N, H, Q)

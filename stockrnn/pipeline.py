@@ -31,6 +31,7 @@ class TrainOutcome:
     best_epoch: int
     epochs_run: int
     seconds_per_epoch: float
+    parameters: int
 
 
 def _versions() -> dict[str, str]:
@@ -54,7 +55,6 @@ def train(
     import torch
 
     from stockrnn.distributed import leave, world_from_env
-    from stockrnn.models import build_model
     from stockrnn.network import NetworkForecaster
     from stockrnn.training import resolve_device
 
@@ -72,8 +72,7 @@ def train(
         device = torch.device("cuda", world.local_rank)  # one GPU per rank
         torch.cuda.set_device(device)
     torch.manual_seed(config.training.seed)
-    model = build_model(config, len(data.feature_names), data.horizon, data.levels)
-    network = NetworkForecaster(model, data.lookback, data.horizon, data.levels)
+    network = NetworkForecaster.from_config(config, len(data.feature_names), data.horizon, data.levels)
     try:
         network.fit(data.fit_data, config.training, device, on_epoch, on_batch, world)
         if not world.is_main:
@@ -97,6 +96,7 @@ def _headline(metrics: dict, horizon: int) -> dict[str, float]:
 
 def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, device, network):
     from stockrnn.forecasters import fit_baselines
+    from stockrnn.models import parameter_count
 
     forecasters = {network.name: network, **fit_baselines(data.fit_data)}
     offsets = (
@@ -105,7 +105,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
     scored = score_on(data.fit_data, forecasters, data.test_ends, offsets)
     result = network.result
 
-    run_id = new_run_id(config.model.cell, data.tickers)
+    run_id = new_run_id(config.model.label, data.tickers)
     manifest = Manifest(
         run_id=run_id,
         created_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
@@ -126,6 +126,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
             "best_val_loss": result.best_val_loss,
             "seconds_per_epoch": result.seconds_per_epoch,
             "processes": result.processes,
+            "parameters": parameter_count(network.model),
             "history": [asdict(epoch) for epoch in result.history],  # for the report's loss curves
         },
         headline=_headline(scored.metrics, data.horizon),
@@ -151,6 +152,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
         result.best_epoch,
         len(result.history),
         result.seconds_per_epoch,
+        parameter_count(network.model),
     )
 
 
@@ -176,7 +178,7 @@ def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=N
     ensure_writable(Path(runs_root))
     device = resolve_device(config.training.device)
     result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch)
-    backtest_id = new_backtest_id(config.model.cell, tickers, plan.folds, plan.step)
+    backtest_id = new_backtest_id(config.model.label, tickers, plan.folds, plan.step)
     last_target = pd.Timestamp(result.panel.dates.max())
     manifest = {
         "backtest_id": backtest_id,

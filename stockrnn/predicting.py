@@ -76,7 +76,9 @@ def forecast_frame(
         ends.append(end)
     ends = np.asarray(ends, dtype=np.int64)
     # One batched forward pass over every ticker's newest window (their targets do not exist yet).
-    network = NetworkForecaster(model, lookback, manifest.horizon, manifest.levels)
+    network = NetworkForecaster(
+        model, lookback, manifest.horizon, manifest.levels, config.features.min_history
+    )
     forecast = network.predict(panel, ends)
     if manifest.conformal is not None:
         forecast = manifest.conformal.apply(panel, ends, forecast)
@@ -88,7 +90,7 @@ def forecast_frame(
             f"run {run.run_id} gives non-finite forecasts for {', '.join(bad)}; its weights or scalers are "
             "damaged: retrain (nothing was written)"
         )
-    return forecast_rows(run, config.model.cell, exchange, panel, ends, forecast)
+    return forecast_rows(run, config.model.label, exchange, panel, ends, forecast)
 
 
 def _refuse_stale(panel: Panel, tickers: list[str], exchange: str, closed, stale_sessions: int) -> None:

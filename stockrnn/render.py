@@ -175,7 +175,9 @@ def forecasts_table(frame, run_id: str) -> Table:
 
 def runs_table(root: Path, found, latest: str) -> Table:
     table = Table(title=f"runs in {root}")
-    for name in ("run", "created", "cell", "tickers", "H", "MAE/naive", "pinball/naive", "cov90", ""):
+    from stockrnn.config import ModelConfig
+
+    for name in ("run", "created", "model", "tickers", "H", "MAE/naive", "pinball/naive", "cov90", ""):
         # Ids are copied into --run: never wrap or cut them.
         table.add_column(
             name,
@@ -187,7 +189,7 @@ def runs_table(root: Path, found, latest: str) -> Table:
         table.add_row(
             run.run_id,
             run.manifest.created_at,
-            run.config["model"]["cell"],
+            ModelConfig.model_validate(run.config["model"]).label,
             ",".join(run.manifest.tickers),
             str(run.manifest.horizon),
             _cell(headline, "mae_vs_naive"),

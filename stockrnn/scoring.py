@@ -83,7 +83,7 @@ def evaluate_since_training(run: Run, store: PriceStore) -> dict:
     from stockrnn.network import NetworkForecaster
     from stockrnn.predicting import run_panel
 
-    _, model = restore(run)
+    config, model = restore(run)
     manifest = run.manifest
     lookback, horizon, split = manifest.lookback, manifest.horizon, manifest.split
     panel = run_panel(run, store, manifest.tickers)
@@ -99,7 +99,8 @@ def evaluate_since_training(run: Run, store: PriceStore) -> dict:
             f"all {horizon} session(s) of a forecast's outcome; run `stockrnn fetch` and try again later"
         )
     data = FitData(panel, ends["train"], ends["val"], lookback, horizon, manifest.levels)
-    forecasters = {NetworkForecaster.name: NetworkForecaster(model, lookback, horizon, manifest.levels)}
+    network = NetworkForecaster(model, lookback, horizon, manifest.levels, config.features.min_history)
+    forecasters = {NetworkForecaster.name: network}
     forecasters.update(fit_baselines(data))
     offsets = {}
     if manifest.conformal is not None:  # the model keeps its own offsets; baselines are refitted alike

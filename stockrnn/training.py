@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stockrnn.config import TrainingConfig
+from stockrnn.config import TrainingConfig, auto_mode
 from stockrnn.distributed import SINGLE, World
 from stockrnn.errors import ConfigError, DataError
 from stockrnn.tensors import PanelTensors
@@ -73,6 +73,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def sampling_probability(epoch: int, epochs: int, sampling_max: float) -> float:
+    """Scheduled sampling's chance of feeding the decoder its own forecast: linear from 0 in the first
+    epoch to sampling_max in the last (Bengio et al., 2015, with a linear decay of teacher forcing)."""
+    return sampling_max * (epoch - 1) / max(epochs - 1, 1)
+
+
 @dataclass
 class EpochReport:
     epoch: int
@@ -106,9 +112,13 @@ class WindowBatches:
         return order.split(self.batch_size)
 
     def loss(self, model: nn.Module | CompiledSteps, ends: torch.Tensor, loss_fn) -> tuple[torch.Tensor, int]:
-        x, y = self.data.batch(ends)  # (B, L, F), (B, H)
+        x, lengths, y = self.data.batch(ends)  # (B, L, F), (B,) or None, (B, H)
+        # An encoder-decoder is shown the true targets, for teacher forcing; any other model is not.
+        teacher = {"targets": y.nan_to_num()} if getattr(model, "teacher_forced", False) else {}
         return _masked_mean(
-            loss_fn(model(x).float(), y.nan_to_num()), y, torch.ones_like(y, dtype=torch.bool)
+            loss_fn(model(x, lengths, **teacher).float(), y.nan_to_num()),
+            y,
+            torch.ones_like(y, dtype=torch.bool),
         )
 
 
@@ -160,10 +170,12 @@ class CompiledSteps:
     def __init__(self, model: nn.Module):
         torch._dynamo.config.allow_rnn = True  # without it dynamo leaves nn.GRU/LSTM to eager
         self._forward = torch.compile(model.forward)
-        self.forward_every_step = torch.compile(model.forward_every_step)
+        self.teacher_forced = getattr(model, "teacher_forced", False)
+        if hasattr(model, "forward_every_step"):
+            self.forward_every_step = torch.compile(model.forward_every_step)
 
-    def __call__(self, windows: torch.Tensor) -> torch.Tensor:
-        return self._forward(windows)
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        return self._forward(*args, **kwargs)
 
 
 def _autocast(device: torch.device, precision: str) -> torch.autocast:
@@ -177,8 +189,8 @@ def _mean_loss(model: nn.Module, data: PanelTensors, ends: torch.Tensor, loss_fn
     model.eval()
     total, count = 0.0, 0
     for chunk in ends.split(batch_size):
-        x, y = data.batch(chunk)
-        total += loss_fn(model(x), y.nan_to_num())[torch.isfinite(y)].sum().item()
+        x, lengths, y = data.batch(chunk)
+        total += loss_fn(model(x, lengths), y.nan_to_num())[torch.isfinite(y)].sum().item()
         count += int(torch.isfinite(y).sum())
     return total / max(count, 1)
 
@@ -196,6 +208,8 @@ def train_model(
     on_epoch: Callable[[EpochReport, int], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     world: World = SINGLE,
+    min_history: int | None = None,
+    sampling_max: float = 0.0,
 ) -> TrainResult:
     """Train in place; on return the model holds the weights of its best validation epoch.
 
@@ -206,8 +220,15 @@ def train_model(
     shuffler = torch.Generator().manual_seed(config.seed)
     model.to(device)
     world.broadcast_weights(model)
-    data = PanelTensors(panel, lookback, device, horizon)
-    if config.mode == "sequence":
+    data = PanelTensors(panel, lookback, device, horizon, min_history)
+    mode = config.mode
+    if mode == "auto":  # a bare TrainingConfig; a whole Config resolves this when it is validated
+        mode = auto_mode(
+            "recurrent" if hasattr(model, "forward_every_step") else "other",
+            getattr(model, "bidirectional", False),
+            data.padded,
+        )
+    if mode == "sequence":
         batches = SequenceBatches(data, train_ends, config.sequence_length, config.sequences_per_batch)
     else:
         batches = WindowBatches(data, train_ends, config.batch_size)
@@ -223,6 +244,8 @@ def train_model(
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
+        if hasattr(model, "sampling_probability"):
+            model.sampling_probability = sampling_probability(epoch, config.epochs, sampling_max)
         epoch_batches = world.shard(list(batches.epoch(shuffler)))
         train_total, train_count = 0.0, 0
         for batch_number, batch in enumerate(epoch_batches, start=1):

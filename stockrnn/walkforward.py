@@ -132,7 +132,6 @@ def run_backtest(
 
     from stockrnn.evaluation import naive_scale_per_ticker, score_forecasts
     from stockrnn.forecasters import fit_baselines
-    from stockrnn.models import build_model
     from stockrnn.network import NetworkForecaster
     from stockrnn.scoring import apply_offsets, calibrate
 
@@ -168,10 +167,10 @@ def run_backtest(
                 )
             data = FitData(panel, train_ends, val_ends, lookback, horizon, levels)
             torch.manual_seed(fold.seed)
-            model = build_model(config, len(names), horizon, levels)
+            network = NetworkForecaster.from_config(config, len(names), horizon, levels)
+            model = network.model
             if plan.warm_start and previous_weights is not None:
                 model.load_state_dict(previous_weights)
-            network = NetworkForecaster(model, lookback, horizon, levels)
             training = config.training.model_copy(update={"seed": fold.seed})
             network.fit(data, training, device, on_epoch)
             previous_weights = {key: value.detach().clone() for key, value in model.state_dict().items()}

@@ -58,7 +58,7 @@ def test_the_last_step_of_a_stretch_sees_the_same_input_as_its_window(panel):
     data = PanelTensors(panel, LOOKBACK, torch.device("cpu"))
     model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0).eval()
     first = torch.tensor([int(train_ends[5])])
-    window_x, window_y = data.batch(first)
+    window_x, _, window_y = data.batch(first)
     batches = SequenceBatches(data, train_ends, length=1, sequences_per_batch=1)
     with torch.no_grad():
         mse = make_loss("mse", (0.5,))

@@ -180,6 +180,10 @@ def _enum(name: str, section, key: str) -> type[Enum]:
 
 
 Cell = _enum("Cell", ModelConfig, "cell")
+Architecture = _enum("Architecture", ModelConfig, "architecture")
+ArchitectureOption = typer.Option(
+    None, "--architecture", help="recurrent, seq2seq, attention or transformer; sets model.architecture."
+)
 Device = _enum("Device", TrainingConfig, "device")
 Precision = _enum("Precision", TrainingConfig, "precision")
 

@@ -8,6 +8,8 @@ import typer
 
 from stockrnn import render
 from stockrnn.cli.app import (
+    Architecture,
+    ArchitectureOption,
     Cell,
     JsonOption,
     RunsOption,
@@ -71,6 +73,7 @@ def backtest(
     overrides: list[str] = typer.Option([], "--set", help="Override a key: --set model.hidden_size=32."),
     tickers: list[str] = typer.Option([], "--ticker", help="Backtest this ticker (repeatable)."),
     model: Cell | None = typer.Option(None, "--model", help="Recurrent cell; sets model.cell."),
+    architecture: Architecture | None = ArchitectureOption,
     horizon: int | None = typer.Option(
         None, "--horizon", help="Forecast sessions 1..H; sets features.horizon."
     ),
@@ -117,7 +120,12 @@ def backtest(
         tickers,
         None,
         False,
-        {"model.cell": model, "features.horizon": horizon, "training.epochs": epochs},
+        {
+            "model.cell": model,
+            "model.architecture": architecture,
+            "features.horizon": horizon,
+            "training.epochs": epochs,
+        },
     )
     store = PriceStore(paths.store_dir(store_dir))
     progress, on_fold, on_epoch = _fold_reporter(json_output)

@@ -9,6 +9,8 @@ import typer
 
 from stockrnn import render
 from stockrnn.cli.app import (
+    Architecture,
+    ArchitectureOption,
     Cell,
     Device,
     JsonOption,
@@ -44,6 +46,7 @@ def train(
         [], "--ticker", help="Train on this ticker (repeatable); sets data.tickers."
     ),
     model: Cell | None = typer.Option(None, "--model", help="Recurrent cell; sets model.cell."),
+    architecture: Architecture | None = ArchitectureOption,
     horizon: int | None = typer.Option(
         None, "--horizon", help="Forecast sessions 1..H ahead; sets features.horizon."
     ),
@@ -75,6 +78,7 @@ def train(
         compile_steps,
         {
             "model.cell": model,
+            "model.architecture": architecture,
             "features.horizon": horizon,
             "training.epochs": epochs,
             "training.device": device,
@@ -87,7 +91,7 @@ def train(
         state.quiet = True  # under torchrun only rank 0 speaks
     if not state.quiet:  # a cron log should not stay silent for the minutes training takes
         stderr.print(
-            f"training {config.model.cell} on {', '.join(config.data.tickers)} from {store.root}, "
+            f"training {config.model.label} on {', '.join(config.data.tickers)} from {store.root}, "
             f"horizon {config.features.horizon}, up to {config.training.epochs} epochs"
         )
     progress, on_epoch, on_batch = epoch_reporter(json_output)
@@ -105,6 +109,7 @@ def train(
                 "best_epoch": outcome.best_epoch,
                 "epochs_run": outcome.epochs_run,
                 "seconds_per_epoch": outcome.seconds_per_epoch,
+                "parameters": outcome.parameters,
                 "metrics": outcome.metrics,
             }
         )
@@ -112,7 +117,7 @@ def train(
     say(render.metrics_table(outcome.metrics, f"test split, run {outcome.run_id}"))
     say(
         f"run {outcome.run_id} saved to {outcome.path} (best epoch {outcome.best_epoch} of "
-        f"{outcome.epochs_run}, {outcome.seconds_per_epoch:.2f}s/epoch on {outcome.device})"
+        f"{outcome.epochs_run}, {outcome.seconds_per_epoch:.2f}s/epoch on {outcome.device}, {outcome.parameters:,} parameters)"
     )
     say(render.edge_verdict(outcome.metrics))
 

@@ -1,0 +1,198 @@
+"""Every architecture through one common test (like neuralforecast's common model test): shapes, no
+quantile crossing, one epoch lowers the loss on a learnable series, save/load round trip, predict;
+then what is particular to each: padding that never reaches the state, teacher forcing's two paths,
+bidirectional refused where state is carried, attention weights kept."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from synthetic import ar1_returns, prices_from_returns
+
+from stockrnn.config import load_config
+from stockrnn.features import compute_features
+from stockrnn.models import build_model, parameter_count
+from stockrnn.network import NetworkForecaster
+from stockrnn.tensors import PanelTensors
+from stockrnn.training import _mean_loss, make_loss, sampling_probability, train_model
+from stockrnn.windows import build_panel
+
+LEVELS = (0.1, 0.5, 0.9)
+LOOKBACK, HORIZON = 12, 3
+ARCHITECTURES = {
+    "gru": [],
+    "bilstm": ["model.cell='lstm'", "model.bidirectional=true"],
+    "seq2seq": ["model.architecture='seq2seq'", "model.sampling_max=1.0"],
+    "attention": ["model.architecture='attention'"],
+    "transformer": ["model.architecture='transformer'", "model.d_model=16", "model.heads=2"],
+}
+
+
+def config_for(name: str, *extra: str):
+    return load_config(
+        None,
+        [
+            f"features.lookback={LOOKBACK}",
+            f"features.horizon={HORIZON}",
+            f"model.quantiles={list(LEVELS)}",
+            "model.hidden_size=16",
+            "model.num_layers=2",
+            "model.dropout=0.0",
+            "training.learning_rate=0.01",
+            "training.batch_size=32",
+            "training.device='cpu'",
+            *ARCHITECTURES[name],
+            *extra,
+        ],
+    )
+
+
+def model_for(name: str, n_features: int = 2, *extra: str):
+    torch.manual_seed(0)
+    return build_model(config_for(name, *extra), n_features, HORIZON, LEVELS)
+
+
+@pytest.fixture(scope="module")
+def learnable_panel():
+    """AR(1) returns with phi 0.7: the next sessions' mean is learnable from the window."""
+    frames = {}
+    for index, ticker in enumerate(("A", "B")):
+        prices = prices_from_returns(ar1_returns(700, phi=0.7, seed=index))
+        frames[ticker] = compute_features(prices, ["log_return"])
+    panel = build_panel(frames, ["log_return"], "log_return", "standard", pd.Timestamp("2006-12-29"))
+    train_ends = panel.window_ends(LOOKBACK, HORIZON, None, pd.Timestamp("2006-12-29"))
+    val_ends = panel.window_ends(LOOKBACK, HORIZON, pd.Timestamp("2006-12-29"), None)
+    return panel, train_ends, val_ends
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_every_architecture_maps_windows_to_non_crossing_h_by_q_quantiles(name):
+    model = model_for(name).eval()
+    out = model(torch.randn(7, LOOKBACK, 2) * 10)  # large inputs push the raw outputs far apart
+    assert out.shape == (7, HORIZON, len(LEVELS))
+    assert torch.isfinite(out).all()
+    assert (out.diff(dim=-1) >= 0).all()
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_one_epoch_lowers_the_validation_loss_on_a_learnable_series(name, learnable_panel):
+    panel, train_ends, val_ends = learnable_panel
+    model = model_for(name, 1)
+    config = config_for(name, "training.epochs=1")
+    data = PanelTensors(panel, LOOKBACK, torch.device("cpu"), HORIZON)
+    loss_fn = make_loss("huber", LEVELS)
+    before = _mean_loss(model, data, torch.from_numpy(val_ends), loss_fn, 4096)
+    result = train_model(
+        model,
+        panel,
+        train_ends,
+        val_ends,
+        LOOKBACK,
+        config.training,
+        torch.device("cpu"),
+        HORIZON,
+        LEVELS,
+        sampling_max=config.model.sampling_max,
+    )
+    assert result.history[0].val_loss < before
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_a_saved_and_loaded_model_predicts_exactly_what_the_trained_one_did(name, learnable_panel):
+    panel, _, val_ends = learnable_panel
+    config = config_for(name)
+    network = NetworkForecaster.from_config(config, 1, HORIZON, LEVELS)
+    network.model.eval()
+    buffer = io.BytesIO()
+    torch.save(network.model.state_dict(), buffer)
+    buffer.seek(0)
+    reloaded = build_model(config, 1, HORIZON, LEVELS)
+    reloaded.load_state_dict(torch.load(buffer, weights_only=True))
+    again = NetworkForecaster(reloaded, LOOKBACK, HORIZON, LEVELS)
+    first, second = network.predict(panel, val_ends[:50]), again.predict(panel, val_ends[:50])
+    assert first.values.shape == (50, HORIZON, len(LEVELS))
+    np.testing.assert_array_equal(first.values, second.values)
+
+
+def test_the_transformer_defaults_stay_within_a_third_of_the_grus_parameter_count():
+    """Comparable capacity is part of a fair comparison: defaults within 0.67x-1.5x of the GRU's."""
+    gru = build_model(load_config(None, []), 4, 5, LEVELS)
+    transformer = build_model(load_config(None, ["model.architecture='transformer'"]), 4, 5, LEVELS)
+    assert 0.67 < parameter_count(transformer) / parameter_count(gru) < 1.5
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_a_left_padded_window_gives_exactly_the_output_of_its_unpadded_version(name):
+    """Padding never touches the state: random junk in the padding changes nothing."""
+    model = model_for(name).eval()
+    short = torch.randn(4, 5, 2)  # (B, l, F), l real sessions
+    junk = torch.randn(4, LOOKBACK - 5, 2) * 100
+    padded = torch.cat([junk, short], dim=1)  # (B, L, F), left-padded
+    lengths = torch.full((4,), 5)
+    torch.testing.assert_close(model(padded, lengths), model(short), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_mixed_lengths_in_one_batch_each_match_their_own_unpadded_run(name):
+    model = model_for(name).eval()
+    full = torch.randn(3, LOOKBACK, 2)
+    lengths = torch.tensor([LOOKBACK, 4, 9])
+    together = model(full, lengths)
+    for row, length in enumerate(lengths.tolist()):
+        alone = model(full[row : row + 1, LOOKBACK - length :])
+        torch.testing.assert_close(together[row : row + 1], alone, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["seq2seq", "attention"])
+def test_teacher_forcing_feeds_the_truth_and_free_running_feeds_the_own_median(name):
+    model = model_for(name)
+    model.train()  # dropout is 0, so train mode is deterministic apart from the sampling draw
+    windows = torch.randn(6, LOOKBACK, 2)
+    truth, other_truth = torch.randn(6, HORIZON), torch.randn(6, HORIZON)
+    model.sampling_probability = 0.0  # 100% teacher forcing
+    forced, forced_other = model(windows, targets=truth), model(windows, targets=other_truth)
+    # Step 1 is fed the last observed value either way; later steps follow the given truth.
+    torch.testing.assert_close(forced[:, 0], forced_other[:, 0])
+    assert not torch.allclose(forced[:, 1:], forced_other[:, 1:])
+    model.sampling_probability = 1.0  # 0% teacher forcing: the truth is ignored
+    free, free_other = model(windows, targets=truth), model(windows, targets=other_truth)
+    torch.testing.assert_close(free, free_other)
+    torch.testing.assert_close(free, model.eval()(windows))  # the same path inference takes
+    assert not torch.allclose(forced[:, 1:], free[:, 1:])
+
+
+def test_the_sampling_probability_rises_linearly_from_zero_to_its_maximum():
+    assert [sampling_probability(e, 5, 0.8) for e in range(1, 6)] == pytest.approx([0, 0.2, 0.4, 0.6, 0.8])
+    assert sampling_probability(1, 1, 0.8) == 0.0
+
+
+def test_a_bidirectional_encoder_is_refused_where_state_is_carried_and_says_why():
+    from stockrnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="backward pass over a stretch would read sessions after"):
+        load_config(None, ["model.bidirectional=true", "training.mode='sequence'"])
+    assert load_config(None, ["model.bidirectional=true"]).training.mode == "window"
+    assert load_config(None, []).training.mode == "sequence"
+
+
+def test_a_bidirectional_forecast_reads_the_backward_state_after_the_whole_window():
+    """The head sees the backward direction's state at the window's first step (it has read it all),
+    so changing the first session changes the forecast through both directions."""
+    model = model_for("bilstm").eval()
+    windows = torch.randn(2, LOOKBACK, 2)
+    outputs, (h, _) = model.rnn(windows)
+    hidden = model.rnn.hidden_size
+    torch.testing.assert_close(h[-1], outputs[:, 0, hidden:])  # backward final = output at step 0
+    torch.testing.assert_close(h[-2], outputs[:, -1, :hidden])  # forward final = output at step L-1
+
+
+def test_attention_weights_of_predict_are_kept_per_window_and_horizon(learnable_panel):
+    panel, _, val_ends = learnable_panel
+    network = NetworkForecaster.from_config(config_for("attention"), 1, HORIZON, LEVELS)
+    network.predict(panel, val_ends[:40])
+    assert network.attention.shape == (40, HORIZON, LOOKBACK)
+    np.testing.assert_allclose(network.attention.sum(axis=-1), 1.0, rtol=1e-5)
