@@ -130,16 +130,23 @@ class LinearAR:
     intercept: np.ndarray | None = None  # (H,)
     residual_quantiles: np.ndarray | None = None  # (H, Q)
 
+    def design(self, windows: np.ndarray, target_column: int) -> np.ndarray:
+        """(n, L, F) windows -> (n, D) regressors: here the whole window, flattened."""
+        return windows.reshape(len(windows), -1)
+
     def _chunks(self, panel: Panel, ends: np.ndarray):
         windows = panel.sliding_windows(self.lookback)  # a view; only each chunk is copied
         for start in range(0, len(ends), self.chunk):
             part = ends[start : start + self.chunk]
-            yield part, windows[part - self.lookback + 1].reshape(len(part), -1).astype("float64")  # (n, L*F)
+            chunk = windows[part - self.lookback + 1].astype("float64")  # (n, L, F)
+            yield part, self.design(chunk, panel.target_column)  # (n, D)
 
     def fit(self, data: FitData) -> LinearAR:
         panel, ends = data.panel, data.train_ends
         self.lookback, self.levels = data.lookback, data.levels
-        width = data.lookback * len(panel.feature_names)
+        width = self.design(
+            np.zeros((1, data.lookback, len(panel.feature_names))), panel.target_column
+        ).shape[1]
         y_all = normalize(panel, ends, cumulative_log_returns(panel, ends, data.horizon))  # (N, H)
         gram, cross, total = np.zeros((width, width)), np.zeros((width, data.horizon)), np.zeros(width)
         offset = 0
@@ -176,3 +183,31 @@ class LinearAR:
     def predict(self, panel: Panel, ends: np.ndarray) -> Forecast:
         z = self.predict_normalized(panel, ends)[..., None] + self.residual_quantiles  # (N, H, Q)
         return Forecast(self.levels, denormalize(panel, ends, z))
+
+
+@dataclass
+class DLinear(LinearAR):
+    """DLinear (Zeng et al., AAAI 2023): the target's window split into a moving-average trend and
+    the remainder, each mapped to every horizon by its own linear layer, summed. Both maps are
+    linear, so they are fitted in closed form as one ridge on [remainder, trend] (the least-squares
+    optimum that the paper's SGD on MSE approaches), the penalty chosen on validation like the
+    ridge's; intervals from training residuals. Univariate: only the target column, as the paper's
+    channel-independent form."""
+
+    name = "dlinear"
+    kernel: int = 25  # the paper's moving-average length (shortened to the lookback when longer)
+
+    def design(self, windows: np.ndarray, target_column: int) -> np.ndarray:
+        x = windows[:, :, target_column]  # (n, L)
+        trend = moving_average(x, min(self.kernel, x.shape[1]))  # (n, L)
+        return np.concatenate([x - trend, trend], axis=1)  # (n, 2L)
+
+
+def moving_average(x: np.ndarray, kernel: int) -> np.ndarray:
+    """(n, L) -> (n, L) centred moving average with the ends repeated, as DLinear pads its series."""
+    front, back = (kernel - 1) // 2, kernel // 2
+    padded = np.concatenate(
+        [np.repeat(x[:, :1], front, axis=1), x, np.repeat(x[:, -1:], back, axis=1)], axis=1
+    )
+    cumulative = np.cumsum(np.pad(padded, ((0, 0), (1, 0))), axis=1)
+    return (cumulative[:, kernel:] - cumulative[:, :-kernel]) / kernel

@@ -101,13 +101,13 @@ def score_forecasts(
                     )
             dates = panel.dates[ends[rows]]
             losses = {
-                name: _losses_per_date(f, actual[rows, h], rows, h, dates) for name, f in forecasts.items()
+                name: losses_per_date(f, actual[rows, h], rows, h, dates) for name, f in forecasts.items()
             }
             _add_significance({name: table[scope][name][f"h{h + 1}"] for name in forecasts}, losses, h + 1)
     return table
 
 
-def _losses_per_date(forecast: Forecast, actual: np.ndarray, rows, h: int, dates) -> dict[str, np.ndarray]:
+def losses_per_date(forecast: Forecast, actual: np.ndarray, rows, h: int, dates) -> dict[str, np.ndarray]:
     """(D,) absolute error of the median and mean pinball loss at horizon h, averaged per origin date."""
     values = forecast.values[rows, h]  # (n, Q)
     return {

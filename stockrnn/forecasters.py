@@ -5,15 +5,24 @@ Evaluation, the CLI table, the test-predictions columns and the forecasts all ta
 
 from __future__ import annotations
 
-from stockrnn.baselines import Drift, EWMAVolatility, LinearAR, Naive
+import time
+
+from stockrnn.baselines import DLinear, Drift, EWMAVolatility, LinearAR, Naive
 from stockrnn.garch import Garch
 from stockrnn.network import NetworkForecaster
 from stockrnn.windows import FitData
 
-BASELINES = (Naive, Drift, EWMAVolatility, Garch, LinearAR)
+BASELINES = (Naive, Drift, EWMAVolatility, Garch, LinearAR, DLinear)
 NAMES = (NetworkForecaster.name, *(baseline.name for baseline in BASELINES))
 
 
-def fit_baselines(data: FitData) -> dict:
-    """Every baseline fitted on the training split of `data`, by name."""
-    return {baseline.name: baseline().fit(data) for baseline in BASELINES}
+def fit_baselines(data: FitData, seconds: dict[str, float] | None = None) -> dict:
+    """Every baseline fitted on the training split of `data`, by name; each fit's wall-clock seconds
+    are added to `seconds[name]` when given."""
+    fitted = {}
+    for baseline in BASELINES:
+        started = time.perf_counter()
+        fitted[baseline.name] = baseline().fit(data)
+        if seconds is not None:
+            seconds[baseline.name] = seconds.get(baseline.name, 0.0) + time.perf_counter() - started
+    return fitted

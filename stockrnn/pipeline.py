@@ -203,3 +203,112 @@ def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=N
         forecasts_frame(result),
     )
     return BacktestOutcome(path.name, path, result.folds, result.metrics, str(device))
+
+
+@dataclass
+class CompareOutcome:
+    compare_id: str
+    path: Path
+    leaderboard: dict
+
+
+def compare(
+    candidates,
+    store: PriceStore,
+    runs_root: Path,
+    by: str = "pinball",
+    plan=None,
+    on_candidate=None,
+    on_epoch=None,
+):
+    """Fit every candidate (and the baselines) on the same data, or walk every one forward over the
+    same folds; score them together and save the leaderboard."""
+    from stockrnn.compares import new_compare_id, save_compare
+    from stockrnn.comparing import leaderboard
+    from stockrnn.training import resolve_device
+
+    base = candidates[0].config
+    device = resolve_device(base.training.device)
+    if plan is None:
+        board_input, tickers, frames, last = _compare_on_split(
+            candidates, store, runs_root, device, on_candidate, on_epoch
+        )
+    else:
+        board_input, tickers, frames, last = _compare_walking_forward(
+            candidates, store, runs_root, device, plan, on_candidate, on_epoch
+        )
+    board = leaderboard(*board_input, by=by)
+    compare_id = new_compare_id(len(candidates), tickers)
+    manifest = {
+        "compare_id": compare_id,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "tickers": tickers,
+        "horizon": base.features.horizon,
+        "levels": list(base.model.levels),
+        "candidates": {c.name: c.config.model_dump(mode="json") for c in candidates},
+        "plan": asdict(plan) if plan else None,
+        "data_fingerprint": fingerprint(frames, last),
+        "versions": _versions(),
+        "device": str(device),
+    }
+    path = save_compare(Path(runs_root), compare_id, manifest, board)
+    return CompareOutcome(path.name, path, board)
+
+
+def _compare_on_split(candidates, store, runs_root, device, on_candidate, on_epoch):
+    from stockrnn.comparing import fit_candidates
+    from stockrnn.evaluation import naive_scale_per_ticker
+    from stockrnn.scoring import apply_offsets, calibrate
+
+    base = candidates[0].config
+    data = prepare_training_data(base, store)
+    ensure_writable(Path(runs_root))
+    forecasters, entrants = fit_candidates(candidates, data, device, on_candidate, on_epoch)
+    offsets = (
+        calibrate(data.fit_data, forecasters) if base.model.conformal and not base.model.is_point else {}
+    )
+    raw = {name: f.predict(data.panel, data.test_ends) for name, f in forecasters.items()}
+    calibrated = apply_offsets(data.panel, data.test_ends, raw, offsets)
+    naive_scale = naive_scale_per_ticker(data.panel, data.train_ends)
+    board_input = (data.panel, data.test_ends, calibrated, raw, naive_scale, entrants)
+    return board_input, data.tickers, data.frames, data.split.test_end
+
+
+def _compare_walking_forward(candidates, store, runs_root, device, plan, on_candidate, on_epoch):
+    """Each candidate through the same walk-forward folds; baselines from the first candidate's."""
+    from stockrnn.comparing import Entrant
+    from stockrnn.dataset import load_feature_frames
+    from stockrnn.models import build_model, parameter_count
+    from stockrnn.store import normalize_ticker
+    from stockrnn.walkforward import run_backtest
+
+    base = candidates[0].config
+    tickers = list(dict.fromkeys(normalize_ticker(t) for t in base.data.tickers))
+    frames, names = load_feature_frames(store, tickers, base.features.inputs, base.features.target)
+    ensure_writable(Path(runs_root))
+    calibrated, raw, entrants, first = {}, {}, {}, None
+    for index, candidate in enumerate(candidates, start=1):
+        result = run_backtest(candidate.config, frames, names, plan, device, None, on_epoch)
+        if first is None:
+            first = result
+            for name in result.forecasts:
+                if name != "model":
+                    calibrated[name], raw[name] = result.forecasts[name], result.raw[name]
+                    entrants[name] = Entrant(result.fit_seconds[name], None, None)
+        if not np.array_equal(result.ends, first.ends):  # the same folds, dates and tickers: a bug if not
+            raise RuntimeError(f"candidate {candidate.name}: its backtest origins differ from the first's")
+        calibrated[candidate.name], raw[candidate.name] = result.forecasts["model"], result.raw["model"]
+        epochs = [epoch["seconds"] for fold in result.folds for epoch in (fold.history or [])]
+        model = build_model(candidate.config, len(names), base.features.horizon, base.model.levels)
+        entrants[candidate.name] = Entrant(
+            result.fit_seconds["model"],
+            float(np.mean(epochs)) if epochs else None,
+            parameter_count(model),
+            sum(fold.epochs_run or 0 for fold in result.folds),
+        )
+        if on_candidate:
+            on_candidate(candidate, entrants[candidate.name], index, len(candidates))
+    ordered = {c.name: calibrated.pop(c.name) for c in candidates} | calibrated
+    ordered_raw = {c.name: raw.pop(c.name) for c in candidates} | raw
+    board_input = (first.panel, first.ends, ordered, ordered_raw, first.naive_scale, entrants)
+    return board_input, tickers, frames, pd.Timestamp(first.panel.dates.max())

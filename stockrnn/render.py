@@ -263,3 +263,63 @@ def backtests_table(root: Path, found) -> Table:
             _cell(manifest["headline"], "coverage_90", 3),
         )
     return table
+
+
+def _number(value, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _p(value) -> str:
+    return "-" if value is None else ("<0.001" if value < 0.001 else f"{value:.3f}")
+
+
+def leaderboard_tables(board: dict, horizons: list[str] | None = None) -> list[Table]:
+    """One table per horizon, rows sorted by the chosen loss (best first), with DM p-values."""
+    tables = []
+    for horizon, rows in board["horizons"].items():
+        if horizons and horizon not in horizons:
+            continue
+        table = Table(
+            title=f"{horizon}: sorted by {board['by']} ({board['scope']}); "
+            f"p: Diebold-Mariano (HLN) on {board['loss_tested']} loss"
+        )
+        columns = ("#", "forecaster", "MAE/naive", "pinball/naive", "CRPS/naive", "cov90", "fit s", "s/epoch")
+        for name in (*columns, "params", "p vs naive", "p vs best"):
+            table.add_column(name, justify="left" if name == "forecaster" else "right")
+        for rank, row in enumerate(rows, start=1):
+            table.add_row(
+                str(rank),
+                row["forecaster"],
+                _number(row["mae_vs_naive"], 4),
+                _number(row["pinball_vs_naive"], 4),
+                _number(row["crps_vs_naive"], 4),
+                _number(row["coverage_90"], 3),
+                _number(row["seconds"], 1),
+                _number(row["seconds_per_epoch"], 2),
+                "-" if row["parameters"] is None else f"{row['parameters']:,}",
+                _p(row["p_vs_naive"]),
+                _p(row["p_vs_best"]),
+            )
+        tables.append(table)
+    return tables
+
+
+def leaderboard_verdict(board: dict, level: float = 0.05) -> str:
+    """A sentence per horizon span: who is best, and who is not significantly different from it."""
+    sentences = []
+    for horizon, rows in board["horizons"].items():
+        best = rows[0]["forecaster"]
+        tied = [r["forecaster"] for r in rows[1:] if r["p_vs_best"] is None or r["p_vs_best"] >= level]
+        beats_naive = [
+            r["forecaster"]
+            for r in rows
+            if r["forecaster"] != "naive"
+            and r["p_vs_naive"] is not None
+            and r["p_vs_naive"] < level
+            and (r["pinball_vs_naive"] if board["loss_tested"] == "pinball" else r["mae_vs_naive"]) < 1
+        ]
+        sentences.append(
+            f"{horizon}: lowest {board['by']} {best}; not significantly different from it at {level:.0%}: "
+            f"{', '.join(tied) or 'none'}; significantly better than naive: {', '.join(beats_naive) or 'none'}."
+        )
+    return "\n".join(sentences)

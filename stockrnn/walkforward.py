@@ -79,6 +79,9 @@ class BacktestResult:
     fold_of: np.ndarray  # (N,) 1-based fold of each origin
     forecasts: dict[str, Forecast]  # calibrated, on `ends`
     metrics: dict  # {"pooled": score table, "folds": {k: score table}, "mcs": {h: {name: p}}}
+    raw: dict[str, Forecast] | None = None  # before calibration, on `ends`
+    naive_scale: np.ndarray | None = None  # MASE's scale per ticker, from the first fold
+    fit_seconds: dict[str, float] | None = None  # per forecaster, summed over the folds
 
 
 def plan_folds(grid: np.ndarray, lookback: int, horizon: int, plan: BacktestPlan) -> list[Fold]:
@@ -141,7 +144,7 @@ def run_backtest(
     calibrated_runs = config.model.conformal and not config.model.is_point
 
     ends_per_fold, raw_per_fold, calibrated_per_fold, fold_metrics = [], [], [], {}
-    previous_weights, first_naive_scale = None, None
+    previous_weights, first_naive_scale, fit_seconds = None, None, {}
     for k, fold in enumerate(folds):
         started = time.perf_counter()
         fold.seed = config.training.seed + k
@@ -172,9 +175,11 @@ def run_backtest(
             if plan.warm_start and previous_weights is not None:
                 model.load_state_dict(previous_weights)
             training = config.training.model_copy(update={"seed": fold.seed})
+            fit_started = time.perf_counter()
             network.fit(data, training, device, on_epoch)
+            fit_seconds[network.name] = fit_seconds.get(network.name, 0.0) + time.perf_counter() - fit_started
             previous_weights = {key: value.detach().clone() for key, value in model.state_dict().items()}
-            forecasters = {network.name: network, **fit_baselines(data)}
+            forecasters = {network.name: network, **fit_baselines(data, fit_seconds)}
             offsets = calibrate(data, forecasters) if calibrated_runs else {}
             naive_scale = naive_scale_per_ticker(panel, train_ends)
             first_naive_scale = naive_scale if first_naive_scale is None else first_naive_scale
@@ -208,7 +213,9 @@ def run_backtest(
     }
     if plan.mcs:
         metrics["mcs"] = _confidence_sets(panel, all_ends, calibrated, config.training.seed)
-    return BacktestResult(folds, panel, all_ends, fold_of, calibrated, metrics)
+    return BacktestResult(
+        folds, panel, all_ends, fold_of, calibrated, metrics, raw, first_naive_scale, fit_seconds
+    )
 
 
 def _concatenate(per_fold: list[dict[str, Forecast]]) -> dict[str, Forecast]:

@@ -28,7 +28,7 @@ def trained_cli(cli, folders):
 
 def test_train_json_reports_model_and_baselines(trained_cli):
     metrics = trained_cli["metrics"]["SYN"]
-    assert set(metrics) == {"model", "naive", "drift", "ewma", "garch", "linear_ar"}
+    assert set(metrics) == {"model", "naive", "drift", "ewma", "garch", "linear_ar", "dlinear"}
     assert metrics["naive"]["h1"]["mae_vs_naive"] == 1.0 and metrics["naive"]["h1"]["pinball_vs_naive"] == 1.0
     assert trained_cli["epochs_run"] == 2
 
@@ -117,6 +117,7 @@ def test_evaluate_since_training_scores_new_sessions(cli, folders, trained_cli):
         "ewma",
         "garch",
         "linear_ar",
+        "dlinear",
     }
 
 

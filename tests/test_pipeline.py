@@ -90,7 +90,7 @@ def test_run_folder_holds_the_documented_files(trained):
     assert set(manifest.scalers) == {"SYN", "ALT"}
     assert len(manifest.data_fingerprint) == 64
     assert set(run.metrics) == {"pooled", "SYN", "ALT"}
-    assert set(run.metrics["pooled"]) == {"model", "naive", "drift", "ewma", "garch", "linear_ar"}
+    assert set(run.metrics["pooled"]) == {"model", "naive", "drift", "ewma", "garch", "linear_ar", "dlinear"}
 
 
 def _model_forecast(run, panel, ends):

@@ -142,3 +142,33 @@ def test_compiled_training_steps_match_eager_ones_and_leave_the_model_eager(pane
         torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
     assert "forward" not in vars(trained[True][1])  # evaluation and predict stay eager
     assert counters["stats"]["unique_graphs"] >= 1 and not counters["graph_break"]  # the GRU was traced
+
+
+def test_dlinear_moving_average_is_the_papers_replicate_padded_avg_pool():
+    from stockrnn.baselines import moving_average
+
+    x = np.random.default_rng(0).normal(size=(4, 60))
+    kernel = 25
+    xt = torch.from_numpy(x)
+    ends = ((kernel - 1) // 2, (kernel - 1) // 2)  # DLinear's series_decomp pads both ends alike
+    padded = torch.cat([xt[:, :1].repeat(1, ends[0]), xt, xt[:, -1:].repeat(1, ends[1])], dim=1)
+    reference = torch.nn.functional.avg_pool1d(padded[:, None], kernel, stride=1)[:, 0]
+    np.testing.assert_allclose(moving_average(x, kernel), reference.numpy(), rtol=1e-12)
+
+
+def test_dlinear_is_one_ridge_on_the_target_windows_remainder_and_trend(panel):
+    from sklearn.linear_model import Ridge
+
+    from stockrnn.baselines import DLinear, moving_average
+    from stockrnn.windows import FitData
+
+    ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
+    ours = DLinear(alphas=(10.0,), alpha=10.0, kernel=5, chunk=700).fit(
+        FitData(panel, ends, ends[:0], LOOKBACK, 1, (0.5,))
+    )
+    x = panel.sliding_windows(LOOKBACK)[ends - LOOKBACK + 1][:, :, panel.target_column].astype("float64")
+    trend = moving_average(x, 5)
+    design = np.concatenate([x - trend, trend], axis=1)  # (n, 2L): the target column only
+    reference = Ridge(alpha=10.0).fit(design, panel.target[ends + 1])
+    assert ours.weights.shape == (2 * LOOKBACK, 1)
+    assert ours.predict_normalized(panel, ends)[:, 0] == pytest.approx(reference.predict(design), abs=1e-6)

@@ -5,7 +5,7 @@ app.py holds what every command shares; each other module registers its commands
 
 from __future__ import annotations
 
-from stockrnn.cli import data, evidence, models  # noqa: F401 - importing registers the commands
+from stockrnn.cli import comparison, data, evidence, models  # noqa: F401 - importing registers the commands
 from stockrnn.cli.app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,86 @@
+"""`stockrnn compare`: several configs (or a grid) on one dataset, one leaderboard."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from stockrnn import render
+from stockrnn.cli.app import (
+    JsonOption,
+    RunsOption,
+    StoreOption,
+    app,
+    epoch_reporter,
+    handles_errors,
+    log,
+    print_json,
+    say,
+    showing,
+    state,
+    stderr,
+)
+
+
+class SortBy(str, Enum):
+    pinball = "pinball"
+    mae = "mae"
+    crps = "crps"
+
+
+@app.command()
+@handles_errors
+def compare(
+    config_files: list[Path] = typer.Option([], "--config", help="A candidate's TOML config (repeatable)."),
+    grid: Path | None = typer.Option(None, "--grid", help="A grid TOML: base config + named candidates."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a key in every candidate."),
+    by: SortBy = typer.Option(SortBy.pinball, "--by", help="The loss rows are sorted and tested by."),
+    backtest: bool = typer.Option(False, "--backtest", help="Compare over walk-forward folds instead."),
+    folds: int = typer.Option(4, "--folds", help="With --backtest: folds, newest last."),
+    step: int = typer.Option(63, "--step", help="With --backtest: sessions of origins per fold."),
+    store_dir: Path | None = StoreOption,
+    runs_dir: Path | None = RunsOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Train several networks and every baseline on the same data and split; print one leaderboard."""
+    from stockrnn import paths, pipeline
+    from stockrnn.comparing import candidates_from_files, candidates_from_grid
+    from stockrnn.errors import UsageError
+    from stockrnn.store import PriceStore
+    from stockrnn.walkforward import BacktestPlan
+
+    if bool(config_files) == bool(grid):
+        raise UsageError("give either --config (repeatable) or --grid, e.g. --grid configs/compare.toml")
+    candidates = (
+        candidates_from_grid(grid, overrides) if grid else candidates_from_files(config_files, overrides)
+    )
+    plan = BacktestPlan(folds=folds, step=step) if backtest else None
+    store = PriceStore(paths.store_dir(store_dir))
+    if not state.quiet:
+        names = ", ".join(f"{c.name} ({c.config.model.label})" for c in candidates)
+        how = f"over {folds} walk-forward folds of {step} sessions" if backtest else "on one split"
+        stderr.print(f"comparing {names} and the baselines {how}, from {store.root}")
+    progress, on_epoch, _ = epoch_reporter(json_output)
+
+    def on_candidate(candidate, entrant, index, total):
+        line = f"{index}/{total} {candidate.name}: {entrant.seconds:.1f}s"
+        if entrant.parameters is not None:
+            line += f", {entrant.parameters:,} parameters, {entrant.seconds_per_epoch or 0:.2f}s/epoch"
+        log.info(line)
+        if not state.quiet and not json_output:
+            (progress.console if progress else stderr).print(line)
+
+    with showing(progress):
+        outcome = pipeline.compare(
+            candidates, store, paths.runs_dir(runs_dir), by.value, plan, on_candidate, on_epoch
+        )
+    board = outcome.leaderboard
+    if json_output:
+        print_json({"compare_id": outcome.compare_id, "path": str(outcome.path), **board})
+        return
+    for table in render.leaderboard_tables(board):
+        say(table)
+    say(f"comparison {outcome.compare_id} saved to {outcome.path}")
+    say(render.leaderboard_verdict(board))
