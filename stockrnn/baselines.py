@@ -135,10 +135,9 @@ class LinearAR:
         return windows.reshape(len(windows), -1)
 
     def _chunks(self, panel: Panel, ends: np.ndarray):
-        windows = panel.sliding_windows(self.lookback)  # a view; only each chunk is copied
         for start in range(0, len(ends), self.chunk):
             part = ends[start : start + self.chunk]
-            chunk = windows[part - self.lookback + 1].astype("float64")  # (n, L, F)
+            chunk = panel.windows_at(part, self.lookback)  # (n, L, F), zero left padding where short
             yield part, self.design(chunk, panel.target_column)  # (n, D)
 
     def fit(self, data: FitData) -> LinearAR:

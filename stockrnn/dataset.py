@@ -10,16 +10,25 @@ import pandas as pd
 
 from stockrnn.config import Config
 from stockrnn.errors import DataError
-from stockrnn.features import compute_features, feature_names
+from stockrnn.features import chosen_names, compute_features, warmup_rows
 from stockrnn.store import PriceStore, normalize_ticker
 from stockrnn.windows import FitData, Panel, SplitDates, build_panel, split_dates
 
 
 def load_feature_frames(
-    store: PriceStore, tickers: list[str], names: list[str] | None, target: str, last_rows: int | None = None
+    store: PriceStore,
+    tickers: list[str],
+    names: list[str] | None,
+    target: str,
+    last_rows: int | None = None,
+    inputs: list[str] | None = None,
 ):
+    """Feature frames per ticker: `names` as a run recorded them, else chosen from `inputs` (or the
+    defaults). With `last_rows`, the newest last_rows - 1 feature rows (reading the warm-up too)."""
+    if last_rows is not None and names is not None:
+        last_rows += warmup_rows(names)
     prices = {t: store.read(t, last_rows) for t in tickers}
-    names = names or feature_names(list(prices.values()), target)
+    names = names or chosen_names(list(prices.values()), target, inputs)
     return {t: compute_features(p, names) for t, p in prices.items()}, names
 
 
@@ -66,21 +75,22 @@ class TrainingData:
 def prepare_training_data(config: Config, store: PriceStore) -> TrainingData:
     """Stored prices -> features -> chronological split -> panel scaled on the training split."""
     lookback, horizon = config.features.lookback, config.features.horizon
+    floor = config.features.history_floor  # the fewest real sessions a window may hold
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
-    frames, names = load_feature_frames(store, tickers, None, config.features.target)
-    target_dates = np.concatenate([f["date"].to_numpy()[lookback:] for f in frames.values()])
+    frames, names = load_feature_frames(
+        store, tickers, None, config.features.target, inputs=config.features.inputs
+    )
+    target_dates = np.concatenate([f["date"].to_numpy()[floor:] for f in frames.values()])
     if len(target_dates) == 0:
-        raise DataError(
-            f"{', '.join(tickers)}: fewer than {lookback + 2} sessions stored; fetch more history"
-        )
+        raise DataError(f"{', '.join(tickers)}: fewer than {floor + 2} sessions stored; fetch more history")
     split = split_dates(target_dates, config.split)
     panel = build_panel(
-        frames, names, names[0], config.features.scaler, split.train_end, min_train_rows=lookback + 2
+        frames, names, names[0], config.features.scaler, split.train_end, min_train_rows=floor + 2
     )
     ends = {
-        "training": panel.window_ends(lookback, horizon, None, split.train_end),
-        "validation": panel.window_ends(lookback, horizon, split.train_end, split.val_end),
-        "test": panel.window_ends(lookback, horizon, split.val_end, split.test_end),
+        "training": panel.window_ends(lookback, horizon, None, split.train_end, floor),
+        "validation": panel.window_ends(lookback, horizon, split.train_end, split.val_end, floor),
+        "test": panel.window_ends(lookback, horizon, split.val_end, split.test_end, floor),
     }
     for name, split_ends in ends.items():
         _require(split_ends, name, lookback, horizon)

@@ -174,7 +174,9 @@ def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=N
     from stockrnn.walkforward import run_backtest
 
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
-    frames, names = load_feature_frames(store, tickers, None, config.features.target)
+    frames, names = load_feature_frames(
+        store, tickers, None, config.features.target, inputs=config.features.inputs
+    )
     ensure_writable(Path(runs_root))
     device = resolve_device(config.training.device)
     result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch)
@@ -284,7 +286,9 @@ def _compare_walking_forward(candidates, store, runs_root, device, plan, on_cand
 
     base = candidates[0].config
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in base.data.tickers))
-    frames, names = load_feature_frames(store, tickers, base.features.inputs, base.features.target)
+    frames, names = load_feature_frames(
+        store, tickers, None, base.features.target, inputs=base.features.inputs
+    )
     ensure_writable(Path(runs_root))
     calibrated, raw, entrants, first = {}, {}, {}, None
     for index, candidate in enumerate(candidates, start=1):

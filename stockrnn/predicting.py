@@ -57,21 +57,23 @@ def forecast_frame(
     if not allow_stale:
         _refuse_stale(panel, tickers, exchange, closed, stale_sessions)
     ends = []
+    floor = config.features.history_floor  # a short-history ticker's window is left-padded
     for index, ticker in enumerate(tickers):
         rows = np.flatnonzero(panel.ticker_ids == index)
-        if len(rows) < lookback:
+        if len(rows) < floor:
+            what = "lookback" if floor == lookback else "min_history"
             raise DataError(
-                f"{ticker}: {len(rows) + 1} sessions stored, fewer than the run's lookback of {lookback} + 1; "
+                f"{ticker}: {len(rows) + 1} sessions stored, fewer than the run's {what} of {floor} + 1; "
                 f"fetch more history"
             )
         end = rows[-1]
-        window_dates = panel.dates[end - lookback + 1 : end + 1]
+        window_dates = panel.dates[max(end - lookback + 1, rows[0]) : end + 1]
         expected = sessions_between(exchange, window_dates[0], window_dates[-1])
-        if len(expected) != lookback:
+        if len(expected) != len(window_dates):
             missing = sorted(set(expected.date) - set(pd.DatetimeIndex(window_dates).date))
             raise DataError(
-                f"{ticker}: the newest {lookback}-session window has {len(expected) - lookback} missing "
-                f"session(s) (first {missing[0] if missing else '?'}); refetch the ticker"
+                f"{ticker}: the newest {len(window_dates)}-session window has {len(expected) - len(window_dates)} "
+                f"missing session(s) (first {missing[0] if missing else '?'}); refetch the ticker"
             )
         ends.append(end)
     ends = np.asarray(ends, dtype=np.int64)

@@ -86,11 +86,12 @@ def evaluate_since_training(run: Run, store: PriceStore) -> dict:
     config, model = restore(run)
     manifest = run.manifest
     lookback, horizon, split = manifest.lookback, manifest.horizon, manifest.split
+    floor = config.features.history_floor
     panel = run_panel(run, store, manifest.tickers)
     ends = {
-        "train": panel.window_ends(lookback, horizon, None, split.train_end),
-        "val": panel.window_ends(lookback, horizon, split.train_end, split.val_end),
-        "new": panel.window_ends(lookback, horizon, split.test_end, None),
+        "train": panel.window_ends(lookback, horizon, None, split.train_end, floor),
+        "val": panel.window_ends(lookback, horizon, split.train_end, split.val_end, floor),
+        "new": panel.window_ends(lookback, horizon, split.test_end, None, floor),
     }
     new_ends = ends["new"][panel.dates[ends["new"]] >= np.datetime64(split.test_end)]
     if len(new_ends) == 0:

@@ -32,7 +32,7 @@ class PanelTensors:
             # L-1 zero rows in front, so the window ending on row r is entry r of the view even at r < L-1.
             front = torch.zeros(lookback - 1, self.features.shape[1], device=device)
             self.windows = torch.cat([front, self.features]).unfold(0, lookback, 1)  # (R, F, L)
-            self.ticker_start = torch.from_numpy(_ticker_starts(panel.ticker_ids)).to(device)  # (R,)
+            self.ticker_start = torch.from_numpy(panel.ticker_starts()).to(device)  # (R,)
         else:
             self.windows = self.features.unfold(0, lookback, 1)  # (R-L+1, F, L), a view
         self.targets = torch.from_numpy(training_targets(panel, horizon)).to(device)  # (R, H), NaN: none
@@ -49,12 +49,6 @@ class PanelTensors:
 
     def batch(self, ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         return *self.inputs(ends), self.targets[ends]  # (B, L, F), (B,) or None, (B, H)
-
-
-def _ticker_starts(ticker_ids: np.ndarray) -> np.ndarray:
-    """(R,) the first row of each row's ticker (tickers' rows are contiguous)."""
-    starts = np.flatnonzero(np.r_[True, ticker_ids[1:] != ticker_ids[:-1]])
-    return starts[np.searchsorted(starts, np.arange(len(ticker_ids)), side="right") - 1]
 
 
 @torch.no_grad()

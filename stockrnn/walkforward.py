@@ -139,6 +139,7 @@ def run_backtest(
     from stockrnn.scoring import apply_offsets, calibrate
 
     lookback, horizon, levels = config.features.lookback, config.features.horizon, config.model.levels
+    floor = config.features.history_floor
     grid = np.unique(np.concatenate([frame["date"].to_numpy() for frame in frames.values()]))
     folds = plan_folds(grid, lookback, horizon, plan)
     calibrated_runs = config.model.conformal and not config.model.is_point
@@ -156,12 +157,14 @@ def run_backtest(
                 names[0],
                 config.features.scaler,
                 pd.Timestamp(fold.train_end),
-                min_train_rows=lookback + 2,
+                min_train_rows=floor + 2,
                 train_start=train_start,
             )
-            train_ends = panel.window_ends(lookback, horizon, train_start, pd.Timestamp(fold.train_end))
+            train_ends = panel.window_ends(
+                lookback, horizon, train_start, pd.Timestamp(fold.train_end), floor
+            )
             val_ends = panel.window_ends(
-                lookback, horizon, pd.Timestamp(fold.train_end), pd.Timestamp(fold.cutoff)
+                lookback, horizon, pd.Timestamp(fold.train_end), pd.Timestamp(fold.cutoff), floor
             )
             if len(train_ends) == 0 or len(val_ends) == 0:
                 raise DataError(
@@ -186,7 +189,7 @@ def run_backtest(
             result = network.result
             fold.best_epoch, fold.epochs_run = result.best_epoch, len(result.history)
             fold.history = [asdict(epoch) for epoch in result.history]
-        origins = panel.window_ends(lookback, horizon, None, None)
+        origins = panel.window_ends(lookback, horizon, None, None, floor)
         origin_dates = panel.dates[origins]
         in_fold = (origin_dates >= np.datetime64(fold.cutoff)) & (
             origin_dates <= np.datetime64(fold.last_origin)

@@ -116,14 +116,21 @@ class Panel:
         return self.features[:, self.target_column]
 
     def window_ends(
-        self, lookback: int, horizon: int, after: pd.Timestamp | None, until: pd.Timestamp | None
+        self,
+        lookback: int,
+        horizon: int,
+        after: pd.Timestamp | None,
+        until: pd.Timestamp | None,
+        min_history: int | None = None,
     ) -> np.ndarray:
         """Origin rows r whose window and H targets lie in one ticker and whose farthest target is
-        dated in (after, until]."""
-        r = np.arange(lookback - 1, len(self.dates) - horizon)
+        dated in (after, until]. With min_history below lookback, a window needs only that many
+        sessions of its ticker (the rest is left padding)."""
+        floor = min(min_history or lookback, lookback)
+        r = np.arange(floor - 1, len(self.dates) - horizon)
         farthest = target_rows(r, horizon)[:, -1]
         # Each ticker's rows are contiguous, so equal ids at both ends mean one ticker throughout.
-        same_ticker = self.ticker_ids[r - lookback + 1] == self.ticker_ids[farthest]
+        same_ticker = self.ticker_ids[r - floor + 1] == self.ticker_ids[farthest]
         target_dates = self.dates[farthest]
         keep = same_ticker
         if after is not None:
@@ -131,6 +138,19 @@ class Panel:
         if until is not None:
             keep &= target_dates <= np.datetime64(until)
         return r[keep]
+
+    def ticker_starts(self) -> np.ndarray:
+        """(R,) the first row of each row's ticker (a ticker's rows are contiguous)."""
+        ids = self.ticker_ids
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        return starts[np.searchsorted(starts, np.arange(len(ids)), side="right") - 1]
+
+    def windows_at(self, ends: np.ndarray, lookback: int) -> np.ndarray:
+        """(n, L, F) float64 copies of the windows ending on `ends`; rows before a window's ticker
+        starts are zero (left padding, the training mean under the standard scaler)."""
+        rows = np.asarray(ends)[:, None] - lookback + 1 + np.arange(lookback)  # (n, L)
+        real = rows >= self.ticker_starts()[ends][:, None]
+        return self.features[np.clip(rows, 0, None)].astype("float64") * real[..., None]
 
     def sliding_windows(self, lookback: int) -> np.ndarray:
         """A (R-L+1, L, F) read-only view: entry r-L+1 is the window ending on row r. No copy."""
@@ -166,7 +186,8 @@ def build_panel(
             if len(train_rows) < min_train_rows:
                 raise DataError(
                     f"{ticker}: {len(train_rows)} sessions up to the training split's end {train_end.date()}; "
-                    f"need at least {min_train_rows} (lookback + 2); fetch more history or shorten the lookback"
+                    f"need at least {min_train_rows} (min_history, else lookback, + 2); fetch more history, "
+                    "or set a lower features.min_history (short windows are left-padded)"
                 )
             fitted[ticker] = fit_scaler_on_train(train_rows, scaler_kind)
         scaled = fitted[ticker].transform(values)
@@ -207,5 +228,7 @@ class FitData:
         if len(ends) == 0:
             return np.empty(0)
         last = target_rows(ends[-1:], self.horizon)[0, -1]
-        price = self.panel.price[ends[0] - self.lookback + 1 : last + 1]
+        ticker_first_row = int(np.argmax(self.panel.ticker_ids == ticker_index))
+        first = max(ends[0] - self.lookback + 1, ticker_first_row)  # a short, left-padded window starts later
+        price = self.panel.price[first : last + 1]
         return np.diff(np.log(price))

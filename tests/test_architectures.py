@@ -196,3 +196,68 @@ def test_attention_weights_of_predict_are_kept_per_window_and_horizon(learnable_
     network.predict(panel, val_ends[:40])
     assert network.attention.shape == (40, HORIZON, LOOKBACK)
     np.testing.assert_allclose(network.attention.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def _panel_store_with_a_new_listing(store):
+    """OLD: 600 sessions from 2005; NEW: listed 40 sessions before OLD's last, 20 of them in training."""
+    old = prices_from_returns(ar1_returns(600, phi=0.3, seed=3))
+    new = prices_from_returns(ar1_returns(40, phi=0.3, seed=4), first=str(old["date"].iloc[-40].date()))
+    store.write("OLD", old, origin="test")
+    store.write("NEW", new, origin="test")
+    return old
+
+
+def _short_history_config(old, *extra):
+    return load_config(
+        None,
+        [
+            "data.tickers=['OLD', 'NEW']",
+            "features.lookback=30",
+            f"split.train_end={old['date'].iloc[-20].date()}",
+            f"split.val_end={old['date'].iloc[-10].date()}",
+            "model.hidden_size=8",
+            "model.num_layers=1",
+            "training.epochs=2",
+            "training.device='cpu'",
+            *extra,
+        ],
+    )
+
+
+def test_a_recent_listing_is_refused_without_min_history_and_trained_and_forecast_with_it(store, tmp_path):
+    from stockrnn import pipeline
+    from stockrnn.errors import DataError
+    from stockrnn.predicting import forecast_frame
+    from stockrnn.runs import load_run
+
+    old = _panel_store_with_a_new_listing(store)
+    with pytest.raises(
+        DataError, match=r"NEW: 20 sessions up to .* need at least 32 .* set a lower features.min_history"
+    ):
+        pipeline.train(_short_history_config(old), store, tmp_path / "runs")
+    config = _short_history_config(old, "features.min_history=8")
+    assert config.training.mode == "window"  # padded windows cannot be carried step by step
+    outcome = pipeline.train(config, store, tmp_path / "runs")
+    run = load_run(tmp_path / "runs", outcome.run_id)
+    now = pd.Timestamp(old["date"].iloc[-1]).tz_localize("UTC") + pd.Timedelta(hours=22)
+    frame = forecast_frame(run, store, None, now, allow_stale=True)
+    assert set(frame["ticker"]) == {"OLD", "NEW"}  # NEW's window is 40 sessions: full
+    assert np.isfinite(frame.filter(like="close").to_numpy(dtype=float)).all()
+
+
+def test_short_windows_start_at_min_history_and_never_reach_into_another_ticker(store):
+    from stockrnn.dataset import prepare_training_data
+
+    old = _panel_store_with_a_new_listing(store)
+    data = prepare_training_data(_short_history_config(old, "features.min_history=8"), store)
+    panel = data.panel
+    new_rows = np.flatnonzero(panel.ticker_ids == panel.tickers.index("NEW"))
+    new_ends = data.train_ends[panel.ticker_ids[data.train_ends] == panel.tickers.index("NEW")]
+    assert new_ends[0] == new_rows[0] + 7  # the first window holds exactly 8 of NEW's sessions
+    windows = panel.windows_at(new_ends[:3], 30)  # (3, L, F)
+    for i in range(3):  # 22, 21, 20 rows of padding, then NEW's own sessions
+        assert (windows[i, : 22 - i] == 0).all() and (windows[i, 22 - i :] != 0).all()
+    tensors = PanelTensors(panel, 30, torch.device("cpu"), 1, 8)
+    x, lengths, _ = tensors.batch(torch.from_numpy(new_ends[:3]))
+    assert lengths.tolist() == [8, 9, 10]
+    np.testing.assert_array_equal(x[0].numpy(), windows[0].astype("float32"))

@@ -143,13 +143,14 @@ def test_no_baseline_or_calibrated_forecast_crosses_its_quantiles(store, panel_d
 
 def _fitted_state(config, store):
     """Everything fitted from a prepared panel: scalers, every baseline's parameters, conformal offsets."""
-    from stockrnn.baselines import LinearAR
+    from stockrnn.baselines import DLinear, LinearAR
 
     data = prepare_training_data(config, store)
     fitted = fit_baselines(data.fit_data)
-    # The ridge's penalty is chosen on validation (allowed to move, like the early-stopping epoch);
+    # The ridges' penalty is chosen on validation (allowed to move, like the early-stopping epoch);
     # what it fits on training at a given penalty must not.
     fitted["linear_ar"] = LinearAR(alphas=(1e3,)).fit(data.fit_data)
+    fitted["dlinear"] = DLinear(alphas=(1e3,)).fit(data.fit_data)
     state = {"scalers": data.panel.scalers, "train": data.train_ends.copy()}
     for name, forecaster in fitted.items():
         state[name] = {
