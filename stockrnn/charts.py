@@ -134,6 +134,20 @@ def training_chart(title: str, histories: dict[str, list[dict]]) -> bytes:
     return _png(figure)
 
 
+def attention_chart(title: str, weights: list[list[float]]) -> bytes:
+    """Mean attention weight on each past session, one line per horizon; session 0 is the origin."""
+    figure, axes = _figure()
+    for h, (row, color) in enumerate(zip(weights, _colors(len(weights)), strict=True), start=1):
+        ago = np.arange(len(row))[::-1]  # the window's last step is 0 sessions before the origin
+        axes.plot(ago, row, color=color, linewidth=1.2, label=f"h{h}")
+    axes.invert_xaxis()
+    axes.set_xlabel("sessions before the forecast origin")
+    axes.set_ylabel("mean attention weight")
+    axes.set_title(title)
+    axes.legend(fontsize=8, ncol=5)
+    return _png(figure)
+
+
 def _colors(count: int) -> list:
     from matplotlib import colormaps
 

@@ -127,6 +127,12 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
             "seconds_per_epoch": result.seconds_per_epoch,
             "processes": result.processes,
             "parameters": parameter_count(network.model),
+            # Attention models: mean weight per horizon and input session over the test origins (H, L).
+            **(
+                {"attention_by_lag": network.attention.mean(axis=0).tolist()}
+                if network.attention is not None
+                else {}
+            ),
             "history": [asdict(epoch) for epoch in result.history],  # for the report's loss curves
         },
         headline=_headline(scored.metrics, data.horizon),

@@ -45,6 +45,7 @@ class Source:
     histories: dict[str, list[dict]]  # fit label -> per-epoch losses
     folds: list[dict]  # backtest folds; empty for a run
     fold_metrics: dict
+    attention: list[list[float]] | None = None  # (H, L) mean weights over test origins: attention runs
 
 
 def from_run(run) -> Source:
@@ -62,6 +63,7 @@ def from_run(run) -> Source:
         {"model": history} if history else {},
         [],
         {},
+        run.manifest.training.get("attention_by_lag"),
     )
 
 
@@ -219,7 +221,18 @@ def build_charts(source: Source) -> list[Chart]:
         found.append(_cumulative(source))
     if source.histories:
         found.append(_training(source))
+    if source.attention:
+        found.append(_attention(source))
     return found
+
+
+def _attention(source: Source) -> Chart:
+    png = charts.attention_chart("which past sessions the decoder looked at", source.attention)
+    caption = (
+        "Attention weight on each session of the input window, averaged over the test origins, per horizon. "
+        "A flat line spreads attention evenly; a peak marks sessions the forecasts leaned on."
+    )
+    return Chart("attention", "attention by session", caption, png)
 
 
 def write_report(source: Source, out: Path, png_dir: Path | None = None) -> list[Chart]:

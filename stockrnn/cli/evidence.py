@@ -160,8 +160,9 @@ def backtest(
 @app.command()
 @handles_errors
 def report(
-    name: str = typer.Argument("latest", help="Run id or backtest id; `latest`: the newest run."),
+    name: str = typer.Argument("latest", help="Run, backtest or comparison id; `latest`: the newest run."),
     latest_backtest: bool = typer.Option(False, "--backtest", help="With `latest`: the newest backtest."),
+    latest_compare: bool = typer.Option(False, "--compare", help="With `latest`: the newest comparison."),
     out: Path | None = typer.Option(
         None, "--out", parser=a_path, help="HTML file to write [default: <runs>/reports/<id>.html]."
     ),
@@ -170,13 +171,23 @@ def report(
     ),
     runs_dir: Path | None = RunsOption,
 ) -> None:
-    """Write a self-contained HTML report (charts embedded) of a run or a backtest."""
+    """Write a self-contained HTML report (charts embedded) of a run, a backtest or a comparison."""
     from stockrnn import paths
     from stockrnn.backtests import backtests_dir, load_backtest
+    from stockrnn.compares import compares_dir, load_compare
     from stockrnn.report import from_backtest, from_run, write_report
     from stockrnn.runs import LATEST, load_run
 
     root = paths.runs_dir(runs_dir)
+    if (name == LATEST and latest_compare) or (name != LATEST and (compares_dir(root) / name).is_dir()):
+        from stockrnn.compare_report import write_compare_report
+
+        comparison = load_compare(root, name)
+        target = out if out is not None else root / "reports" / f"{comparison.compare_id}.html"
+        charts = write_compare_report(comparison, target, png_dir)
+        log.info("report of comparison %s written to %s", comparison.compare_id, target)
+        say(f"report of comparison {comparison.compare_id}: {len(charts)} chart, written to {target}")
+        return
     if (name == LATEST and latest_backtest) or (name != LATEST and (backtests_dir(root) / name).is_dir()):
         source = from_backtest(load_backtest(root, name))
     else:

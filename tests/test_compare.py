@@ -1,0 +1,117 @@
+"""`stockrnn compare`: candidates on equal terms, one leaderboard, saved and reported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from synthetic import ar1_returns, prices_from_returns
+
+from stockrnn.comparing import candidates_from_files, candidates_from_grid
+from stockrnn.errors import ConfigError
+
+SMALL = [
+    "data.tickers=['SYN']",
+    "features.lookback=15",
+    "features.horizon=3",
+    "model.hidden_size=8",
+    "model.num_layers=1",
+    "model.d_model=8",
+    "model.heads=2",
+    "training.epochs=2",
+    "training.device='cpu'",
+]
+
+
+@pytest.fixture
+def grid(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        "set = [" + ", ".join(json.dumps(s) for s in SMALL) + "]\n"
+        "[candidates]\n"
+        "gru = []\n"
+        "seq2seq = [\"model.architecture='seq2seq'\"]\n"
+        "transformer = [\"model.architecture='transformer'\"]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def folders(tmp_path, store):
+    store.write("SYN", prices_from_returns(ar1_returns(700, phi=0.4)), origin="test")
+    return ["--store", store.root, "--runs", tmp_path / "runs"]
+
+
+def test_a_grid_names_its_candidates_and_applies_set_to_every_one(grid):
+    candidates = candidates_from_grid(grid, ["training.seed=3"])
+    assert [c.name for c in candidates] == ["gru", "seq2seq", "transformer"]
+    assert [c.config.model.architecture for c in candidates] == ["recurrent", "seq2seq", "transformer"]
+    assert {c.config.features.horizon for c in candidates} == {3}
+    assert {c.config.training.seed for c in candidates} == {3}
+
+
+def test_candidates_that_differ_outside_model_and_training_are_refused_by_key(tmp_path):
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text("[features]\nhorizon = 5\n")
+    b.write_text("[features]\nhorizon = 1\n")
+    with pytest.raises(ConfigError, match="candidate 'b' differs from 'a' in features.horizon"):
+        candidates_from_files([a, b], [])
+    b.write_text("[features]\nhorizon = 5\n[model]\nquantiles = [0.1, 0.5, 0.9]\n")
+    with pytest.raises(ConfigError, match="in model.quantiles"):
+        candidates_from_files([a, b], [])
+    naive = tmp_path / "naive.toml"
+    naive.write_text("")
+    with pytest.raises(ConfigError, match=r"candidate names \['naive'\] are taken"):
+        candidates_from_files([naive], [])
+
+
+def test_compare_ranks_every_candidate_and_baseline_on_the_same_origins(cli, grid, folders, tmp_path):
+    result = cli("compare", "--grid", grid, *folders, "--json")
+    assert result.exit_code == 0, result.stderr
+    board = json.loads(result.stdout)
+    assert list(board["horizons"]) == ["h1", "h2", "h3"]
+    expected = {"gru", "seq2seq", "transformer", "naive", "drift", "ewma", "garch", "linear_ar", "dlinear"}
+    for rows in board["horizons"].values():
+        assert {row["forecaster"] for row in rows} == expected
+        ratios = [row["pinball_vs_naive"] for row in rows]
+        assert ratios == sorted(ratios)  # best first
+        assert rows[0]["p_vs_best"] is None and all(r["p_vs_best"] is not None for r in rows[1:])
+        by_name = {row["forecaster"]: row for row in rows}
+        assert by_name["naive"]["pinball_vs_naive"] == 1.0 and by_name["naive"]["p_vs_naive"] is None
+        assert by_name["gru"]["parameters"] > 0 and by_name["garch"]["parameters"] is None
+        assert by_name["transformer"]["seconds_per_epoch"] > 0
+    # Every forecaster was scored on one set of origins: the metrics share the naive scores exactly.
+    assert board["metrics"]["SYN"]["naive"]["h1"]["mae"] > 0
+    saved = tmp_path / "runs" / "compares" / board["compare_id"]
+    assert json.loads((saved / "leaderboard.json").read_text())["horizons"] == board["horizons"]
+    report = cli("report", "--compare", "--runs", tmp_path / "runs", "--out", tmp_path / "c.html")
+    assert report.exit_code == 0, report.stderr
+    page = (tmp_path / "c.html").read_text()
+    assert "sorted by pinball" in page and "transformer" in page and "data:image/png;base64" in page
+
+
+def test_compare_prints_a_leaderboard_per_horizon_and_a_verdict(cli, grid, folders):
+    result = cli("compare", "--grid", grid, *folders, "--set", "features.horizon=1", "--by", "mae")
+    assert result.exit_code == 0, result.stderr
+    assert "h1: sorted by mae" in result.stdout
+    assert "h1: lowest mae" in result.stdout and "significantly better than naive" in result.stdout
+
+
+@pytest.mark.slow
+def test_compare_over_walk_forward_folds_scores_every_candidate_on_the_folds_origins(cli, grid, folders):
+    result = cli("compare", "--grid", grid, *folders, "--backtest", "--folds", "2", "--step", "30", "--json")
+    assert result.exit_code == 0, result.stderr
+    board = json.loads(result.stdout)
+    rows = board["horizons"]["h1"]
+    assert {row["forecaster"] for row in rows} >= {"gru", "seq2seq", "transformer", "naive", "garch"}
+    assert all(row["seconds"] > 0 for row in rows if row["forecaster"] in ("gru", "seq2seq"))
+
+
+def test_compare_needs_configs_or_a_grid_not_both(cli, grid, folders, tmp_path):
+    result = cli("compare", *folders)
+    assert result.exit_code == 2 and "give either --config" in result.stderr
+    other = tmp_path / "x.toml"
+    other.write_text("")
+    result = cli("compare", "--grid", grid, "--config", other, *folders)
+    assert result.exit_code == 2
