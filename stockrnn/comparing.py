@@ -49,7 +49,7 @@ def candidates_from_grid(grid: Path, overrides: list[str]) -> list[Candidate]:
     if not grid.is_file():
         from stockrnn.errors import MissingInputError
 
-        raise MissingInputError(f"grid file {grid} does not exist; see configs/compare.toml")
+        raise MissingInputError(f"grid file {grid} does not exist; see configs/grids/families.toml")
     try:
         spec: dict[str, Any] = tomllib.loads(grid.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -208,11 +208,39 @@ class Config(_Section):
         return self
 
 
+def _nearest(location: tuple) -> str:
+    """ " (did you mean model.hidden_size?)" for a mistyped key, or "" when nothing is close."""
+    import difflib
+
+    *sections, name = (str(part) for part in location)
+    model: type[BaseModel] = Config
+    for section in sections:
+        field = model.model_fields.get(section)
+        if (
+            field is None
+            or not isinstance(field.annotation, type)
+            or not issubclass(field.annotation, BaseModel)
+        ):
+            return ""
+        model = field.annotation
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean {'.'.join([*sections, close[0]])}?)" if close else ""
+
+
+def default_toml() -> str:
+    """The packaged defaults as commented TOML: configs/default.toml, shipped inside the wheel."""
+    here = Path(__file__).parent
+    packaged = here / "default.toml"
+    return (packaged if packaged.is_file() else here.parent / "configs" / "default.toml").read_text(
+        encoding="utf-8"
+    )
+
+
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        return f"unknown key {key!r}; see configs/default.toml for the keys"
+        return f"unknown key {key!r}{_nearest(error['loc'])}; `stockrnn config` prints every key"
     if "input" in error and not isinstance(error["input"], dict):
         return f"{key} = {error['input']!r}: {message}"
     return f"{key}: {message}" if key else message
@@ -258,7 +286,9 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         if not path.is_file():
             from stockrnn.errors import MissingInputError
 
-            raise MissingInputError(f"config file {path} does not exist; see configs/ for examples")
+            raise MissingInputError(
+                f"config file {path} does not exist; `stockrnn config > my.toml` writes the defaults to start from"
+            )
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

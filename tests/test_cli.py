@@ -20,7 +20,18 @@ def test_the_command_set_is_what_the_readme_documents():
     headings = [line for line in readme.splitlines() if line.startswith("### `stockrnn ")]
     documented = sorted(set(re.findall(r"`stockrnn (\w+)`", "\n".join(headings))))
     assert documented == COMMANDS
-    assert COMMANDS == ["backtest", "compare", "evaluate", "fetch", "predict", "report", "runs", "store", "train"]
+    assert COMMANDS == [
+        "backtest",
+        "compare",
+        "config",
+        "evaluate",
+        "fetch",
+        "predict",
+        "report",
+        "runs",
+        "store",
+        "train",
+    ]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -115,3 +115,20 @@ def test_compare_needs_configs_or_a_grid_not_both(cli, grid, folders, tmp_path):
     other.write_text("")
     result = cli("compare", "--grid", grid, "--config", other, *folders)
     assert result.exit_code == 2
+
+
+def test_the_families_grid_holds_six_networks_on_the_panel_at_h5():
+    from pathlib import Path
+
+    grid = Path(__file__).parents[1] / "configs" / "grids" / "families.toml"
+    candidates = candidates_from_grid(grid, [])
+    assert [c.config.model.label for c in candidates] == [
+        "gru",
+        "lstm",
+        "bigru",
+        "seq2seq-gru",
+        "attention-gru",
+        "transformer",
+    ]
+    assert {c.config.features.horizon for c in candidates} == {5}
+    assert {tuple(c.config.data.tickers) for c in candidates} == {("AAPL", "JPM", "KO", "WMT", "XOM")}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from stockrnn.config import Config, load_config
+from stockrnn.config import Config, load_config, tomllib
 from stockrnn.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
@@ -71,3 +72,31 @@ def test_missing_config_file_is_missing_input_66_as_the_readme_says(tmp_path):
     with pytest.raises(MissingInputError, match="config file .*nope.toml does not exist") as raised:
         load_config(tmp_path / "nope.toml")
     assert raised.value.exit_code == 66
+
+
+@pytest.mark.parametrize(
+    ("assignment", "suggestion"),
+    [
+        ("model.hiden_size=3", "model.hidden_size"),
+        ("modl.cell='gru'", "model"),
+        ("training.epoch=3", "training.epochs"),
+    ],
+)
+def test_a_mistyped_key_names_the_nearest_real_one(assignment, suggestion):
+    with pytest.raises(
+        ConfigError, match=rf"\(did you mean {re.escape(suggestion)}\?\); `stockrnn config` prints every key"
+    ):
+        load_config(None, [assignment])
+
+
+def test_a_key_far_from_every_real_one_gets_no_suggestion():
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, ["model.zzzzqqq=1"])
+    assert "did you mean" not in str(caught.value)
+
+
+def test_stockrnn_config_prints_the_packaged_defaults_as_commented_toml(cli):
+    result = cli("config")
+    assert result.exit_code == 0
+    assert "# " in result.stdout  # the comments that explain each key come along
+    assert Config.model_validate(tomllib.loads(result.stdout)) == Config()

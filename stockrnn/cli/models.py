@@ -235,3 +235,14 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
         say(render.runs_table(root, found, latest))
     if backtests:
         say(render.backtests_table(backtests_dir(root), backtests))
+
+
+@app.command("config")
+@handles_errors
+def show_config() -> None:
+    """Print the packaged default config (commented TOML): every key, its default and its meaning."""
+    import sys
+
+    from stockrnn.config import default_toml
+
+    sys.stdout.write(default_toml())
