@@ -90,6 +90,9 @@ def _table_to_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
+MAX_PRICE = 1e12  # far above any traded price; exp(return) x price stays finite for any forecast
+
+
 def validate_prices(frame: pd.DataFrame, origin: str, row_labels: pd.Series | None = None) -> None:
     """Refuse a frame that must not be stored; the message names origin, row and value.
 
@@ -117,10 +120,22 @@ def validate_prices(frame: pd.DataFrame, origin: str, row_labels: pd.Series | No
         bad = np.flatnonzero(present & ~(np.isfinite(values) & (values > 0)))
         if bad.size:
             fail(bad[0], f"{name} {float(values[bad[0]])!r} is not a positive finite price")
+        too_large = np.flatnonzero(present & (values > MAX_PRICE))
+        if too_large.size:
+            fail(
+                too_large[0],
+                f"{name} {float(values[too_large[0]])!r} is above {MAX_PRICE:g}, beyond any real price "
+                "(forecasts from it would overflow); check the file's units",
+            )
     volume = frame["volume"].to_numpy(dtype="float64", na_value=np.nan)
     bad_volume = np.flatnonzero(~np.isnan(volume) & ~(np.isfinite(volume) & (volume >= 0)))
     if bad_volume.size:
         fail(bad_volume[0], f"volume {float(volume[bad_volume[0]])!r} is negative or not finite")
+    huge_volume = np.flatnonzero(~np.isnan(volume) & (volume >= 2.0**63))
+    if huge_volume.size:
+        fail(
+            huge_volume[0], f"volume {float(volume[huge_volume[0]])!r} is too large to store (above 2^63 - 1)"
+        )
 
 
 @dataclass(frozen=True)

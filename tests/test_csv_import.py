@@ -76,6 +76,10 @@ BAD_FILES = {
     "negative_price.parquet": "row 2: close -1.0 is not a positive",
     "truncated.parquet": "unreadable Parquet file",
     "random_10mb.bin": "is not UTF-8 text",
+    "huge_volume.csv": "line 3: volume 9.223372036854776e+18 is too large to store",
+    "huge_price.csv": "line 2: close 1e+308 is above 1e+12, beyond any real price",
+    "ancient_date.csv": "line 2: Date '1600-01-03' is outside 1678-2261",
+    "far_future_date.csv": "line 2: Date '2300-01-03' is outside 1678-2261",
 }
 
 

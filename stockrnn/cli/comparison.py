@@ -52,7 +52,9 @@ def compare(
     from stockrnn.walkforward import BacktestPlan
 
     if bool(config_files) == bool(grid):
-        raise UsageError("give either --config (repeatable) or --grid, e.g. --grid configs/grids/families.toml")
+        raise UsageError(
+            "give either --config (repeatable) or --grid, e.g. --grid configs/grids/families.toml"
+        )
     candidates = (
         candidates_from_grid(grid, overrides) if grid else candidates_from_files(config_files, overrides)
     )

@@ -93,8 +93,19 @@ def _read_raw_csv(path: Path, content: bytes) -> pd.DataFrame:
     return pd.DataFrame(body, columns=header, dtype=object)
 
 
+FIRST_YEAR, LAST_YEAR = 1678, 2261
+
+
 def _parse_dates(raw: pd.Series, path: Path, labels: pd.Series) -> pd.Series:
     text = raw.fillna("").str.strip()
+    # pandas stores nanoseconds: 1677-09-21 .. 2262-04-11. Refuse what lies outside by name, not by crash.
+    year = pd.to_numeric(text.str.extract(r"^(\d{4})-")[0], errors="coerce")
+    outside = np.flatnonzero(((year < FIRST_YEAR) | (year > LAST_YEAR)).to_numpy())
+    if outside.size:
+        raise DataError(
+            f"{path}: {labels.iloc[outside[0]]}: Date {raw.iloc[outside[0]]!r} is outside "
+            f"{FIRST_YEAR}-{LAST_YEAR}, the years the store can hold"
+        )
     dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
         # Timestamps such as yfinance's to_csv output: keep the session's local date,
