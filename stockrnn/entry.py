@@ -14,6 +14,40 @@ def _interrupt(signum, _frame) -> None:
     raise Interrupted(signum)
 
 
+GLOBAL_FLAGS = ("-q", "--quiet", "--debug")
+GLOBAL_WITH_VALUE = ("--log-file",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`stockrnn fetch -q` as `stockrnn -q fetch`: global options are accepted after the command too.
+
+    Only the global flags and `--log-file FILE` move; nothing after a `--` does.
+    """
+    before, after, rest = [], [], list(args)
+    command_seen = False
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            after += [arg, *rest]
+            break
+        if not command_seen and not arg.startswith("-"):
+            command_seen = True
+            after.append(arg)
+        elif command_seen and arg in GLOBAL_FLAGS:
+            before.append(arg)
+        elif command_seen and arg in GLOBAL_WITH_VALUE and rest:
+            before += [arg, rest.pop(0)]
+        elif command_seen and arg.startswith(tuple(f"{o}=" for o in GLOBAL_WITH_VALUE)):
+            before.append(arg)
+        elif command_seen:
+            after.append(arg)
+        else:
+            before.append(arg)
+            if arg in GLOBAL_WITH_VALUE and rest:
+                before.append(rest.pop(0))
+    return before + after
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -21,7 +55,7 @@ def main() -> None:
         from stockrnn.cli import data, evidence, models  # noqa: F401 - importing registers the commands
         from stockrnn.cli.app import app
 
-        app()
+        app(args=hoist_global_options(sys.argv[1:]))
     except KeyboardInterrupt as exc:  # before a command's own handler was running
         signum = getattr(exc, "signum", signal.SIGINT)
         print(

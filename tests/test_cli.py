@@ -196,3 +196,33 @@ def test_runs_on_an_empty_folder_succeeds_and_says_so(cli, tmp_path):
     result = cli("runs", "--runs", tmp_path / "none")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"no runs in {tmp_path / 'none'}; train one with `stockrnn train`"
+
+
+@pytest.mark.parametrize(
+    ("given", "hoisted"),
+    [
+        (["fetch", "AAPL", "-q"], ["-q", "fetch", "AAPL"]),
+        (["train", "--debug", "--epochs", "3"], ["--debug", "train", "--epochs", "3"]),
+        (["store", "--log-file", "x.log", "--store", "s"], ["--log-file", "x.log", "store", "--store", "s"]),
+        (["store", "--log-file=x.log"], ["--log-file=x.log", "store"]),
+        (["--quiet", "fetch", "--debug"], ["--quiet", "--debug", "fetch"]),
+        (["--log-file", "a.log", "runs"], ["--log-file", "a.log", "runs"]),
+        (["predict", "--", "-q"], ["predict", "--", "-q"]),  # after --, nothing is an option
+    ],
+)
+def test_global_options_after_the_command_move_in_front_of_it(given, hoisted):
+    from stockrnn.entry import hoist_global_options
+
+    assert hoist_global_options(given) == hoisted
+
+
+def test_quiet_after_the_command_silences_the_console_script(tmp_path):
+    command = [sys.executable, "-m", "stockrnn", "fetch", "--sample", "--store", str(tmp_path / "s")]
+    loud = subprocess.run(command, capture_output=True, text=True)
+    quiet = subprocess.run(
+        [*command[:3], "fetch", "--sample", "--store", str(tmp_path / "q"), "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert loud.returncode == quiet.returncode == 0, quiet.stderr
+    assert "GSPC" in loud.stdout and quiet.stdout == "" and quiet.stderr == ""
