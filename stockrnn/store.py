@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
 from stockrnn.atomic import write_atomic
@@ -183,22 +184,29 @@ class PriceStore:
 
     def read(self, ticker: str, last_rows: int | None = None) -> pd.DataFrame:
         """The ticker's stored history in date order; only its newest `last_rows` sessions if given."""
+        table = self._read_table(ticker)
+        if last_rows is not None:  # slice before converting: predict needs a window, not ten years
+            table = table.slice(max(table.num_rows - last_rows, 0))
+        return _table_to_frame(table)
+
+    def _read_table(self, ticker: str, columns: list[str] | None = None) -> pa.Table:
+        """The stored table (or some of its columns), its schema checked against the store's."""
         path = self.ticker_file(ticker)
         if not path.is_file():
             raise MissingInputError(
                 f"ticker {ticker} is not in the store {self.root}; run `stockrnn fetch {ticker}` first"
             )
         try:
-            table = pq.ParquetFile(path).read()  # one file: skips the dataset layer (1.8x faster)
+            file = pq.ParquetFile(path)  # one file: skips the dataset layer (1.8x faster)
+            if not file.schema_arrow.equals(ARROW_SCHEMA, check_metadata=False):
+                raise DataError(
+                    f"{path}: {_schema_difference(file.schema_arrow)}; {_REFETCH.format(ticker=ticker)}"
+                )
+            return file.read(columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(
                 f"{path}: unreadable Parquet file ({exc}); {_REFETCH.format(ticker=ticker)}"
             ) from None
-        if not table.schema.equals(ARROW_SCHEMA, check_metadata=False):
-            raise DataError(f"{path}: {_schema_difference(table.schema)}; {_REFETCH.format(ticker=ticker)}")
-        if last_rows is not None:  # slice before converting: predict needs a window, not ten years
-            table = table.slice(max(table.num_rows - last_rows, 0))
-        return _table_to_frame(table)
 
     def write(self, ticker: str, prices: pd.DataFrame, origin: str) -> None:
         """Replace the ticker's whole history with `prices`, after validating every row."""
@@ -209,20 +217,21 @@ class PriceStore:
         write_atomic(self.ticker_file(ticker), lambda tmp: pq.write_table(table, tmp), root=self.root)
 
     def summary(self) -> list[TickerSummary]:
+        """Rows, date range and newest fetch per ticker, reading 3 of the 9 columns of each file."""
         rows = []
         for ticker in self.tickers():
-            prices = self.read(ticker)
-            if prices.empty:  # a zero-row file: list it, do not crash the listing
+            table = self._read_table(ticker, ["date", "source", "fetched_at"])
+            if table.num_rows == 0:  # a zero-row file: list it, do not crash the listing
                 continue
-            newest = prices.iloc[prices["fetched_at"].to_numpy().argmax()]
+            newest = pa.compute.index(table["fetched_at"], pa.compute.max(table["fetched_at"])).as_py()
             rows.append(
                 TickerSummary(
                     ticker=ticker,
-                    rows=len(prices),
-                    first=prices["date"].iloc[0],
-                    last=prices["date"].iloc[-1],
-                    source=str(newest["source"]),
-                    fetched_at=newest["fetched_at"],
+                    rows=table.num_rows,
+                    first=pd.Timestamp(table["date"][0].as_py()),
+                    last=pd.Timestamp(table["date"][-1].as_py()),
+                    source=str(table["source"][newest].as_py()),
+                    fetched_at=pd.Timestamp(table["fetched_at"][newest].as_py()),
                 )
             )
         return rows
