@@ -66,7 +66,13 @@ def write_forecasts(frame: pd.DataFrame, out_root: Path, lock_timeout: float = 3
 
 
 def read_forecasts(out_root: Path) -> pd.DataFrame:
+    """Every forecast under `out_root` as one table; `asof` reads back as a date (not a string or a
+    category): the hive partitioning is given its type, as other readers can do too (README)."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(Path(out_root), format="parquet", partitioning="hive", exclude_invalid_files=True)
+    partitioning = ds.partitioning(pa.schema([("asof", pa.date32())]), flavor="hive")
+    dataset = ds.dataset(
+        Path(out_root), format="parquet", partitioning=partitioning, exclude_invalid_files=True
+    )
     return dataset.to_table().to_pandas()

@@ -162,4 +162,4 @@ def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp
     write_forecasts(frame, out)
     written = read_forecasts(out)
     assert sorted(written["ticker"]) == ["ALT", "SYN"]
-    assert set(written["asof"].astype(str)) == {str(last.date())}
+    assert set(written["asof"]) == {last.date()}  # a date, not a string or a category
