@@ -68,7 +68,10 @@ BAD_FILES = {
     "duplicate_dates.csv": "line 4: date 2024-01-03 appears more than once",
     "unsorted.csv": "line 3: date 2024-01-02 comes after 2024-01-03",
     "bad_date.csv": "line 2: Date '2024-13-45' is not",
-    "mixed_time_zones.csv": "mixed time zones in Date",
+    # -05:00 and +01:00 midnights are both 2 January in New York: the second row repeats the session.
+    "mixed_time_zones.csv": "line 3: date 2024-01-02 appears more than once",
+    "semicolons.csv": "fields are separated by ';', not ','",
+    "newest_first.csv": "the rows are newest-first (2024-01-04 first, 2024-01-02 last); sort them oldest-first",
     "not_utf8.csv": "is not UTF-8 text",
     "ragged.csv": "line 2: 3 fields, the header has 7",
     "fractional_volume.csv": "Volume 1.5 is not a whole number",
@@ -143,3 +146,79 @@ def test_timestamped_dates_with_one_offset_keep_the_session_date(cli, store, tmp
     path.write_text(HEADER + "2024-01-02 00:00:00-05:00,1,1,1,1,1,1\n2024-01-03 00:00:00-05:00,1,1,1,2,2,1\n")
     assert cli("fetch", "--from-csv", path, "--ticker", "X", "--store", store.root).exit_code == 0
     assert [d.date().isoformat() for d in store.read("X")["date"]] == ["2024-01-02", "2024-01-03"]
+
+
+def _closes(store, ticker):
+    prices = store.read(ticker)
+    return [d.date().isoformat() for d in prices["date"]], prices["close"].tolist()
+
+
+def test_yf_download_to_csv_with_its_three_header_lines_imports(cli, store, tmp_path):
+    """The file yf.download(..., auto_adjust=False).to_csv() writes: (Price, Ticker) column levels."""
+    columns = pd.MultiIndex.from_product(
+        [["Adj Close", "Close", "High", "Low", "Open", "Volume"], ["AAPL"]], names=["Price", "Ticker"]
+    )
+    index = pd.DatetimeIndex(["2024-01-02", "2024-01-03"], name="Date")
+    frame = pd.DataFrame(
+        [[184.5, 185.6, 188.4, 183.9, 187.1, 82488700], [183.1, 184.2, 185.9, 183.4, 184.2, 58414500]],
+        index=index,
+        columns=columns,
+    )
+    path = tmp_path / "download.csv"
+    frame.to_csv(path)
+    assert path.read_text().splitlines()[:3] == [
+        "Price,Adj Close,Close,High,Low,Open,Volume",
+        "Ticker,AAPL,AAPL,AAPL,AAPL,AAPL,AAPL",
+        "Date,,,,,,",
+    ]
+    result = cli("fetch", "--from-csv", path, "--ticker", "AAPL", "--store", store.root)
+    assert result.exit_code == 0, result.stderr
+    assert _closes(store, "AAPL") == (["2024-01-02", "2024-01-03"], [185.6, 184.2])
+    assert store.read("AAPL")["adj_close"].tolist() == [184.5, 183.1]
+    bad = path.read_text().replace("185.6", "abc")
+    path.write_text(bad)
+    result = cli("fetch", "--from-csv", path, "--ticker", "AAPL", "--store", store.root)
+    assert "line 4: Close 'abc' is not a number" in result.stderr  # line numbers count all 3 header lines
+
+
+def test_ticker_history_to_csv_across_daylight_saving_keeps_each_session_date(cli, store, tmp_path):
+    """Ticker.history().to_csv(): local New York timestamps whose offset moves from -05:00 to -04:00
+    on 2024-03-10, and Dividends / Stock Splits columns."""
+    index = pd.DatetimeIndex(["2024-03-07", "2024-03-08", "2024-03-11", "2024-03-12"], name="Date")
+    index = index.tz_localize("America/New_York")
+    frame = pd.DataFrame(
+        {
+            "Open": [1.0, 2, 3, 4],
+            "High": [1.0, 2, 3, 4],
+            "Low": [1.0, 2, 3, 4],
+            "Close": [1.0, 2, 3, 4],
+            "Volume": [10, 20, 30, 40],
+            "Dividends": 0.0,
+            "Stock Splits": 0.0,
+        },
+        index=index,
+    )
+    path = tmp_path / "history.csv"
+    frame.to_csv(path)
+    text = path.read_text()
+    assert "2024-03-08 00:00:00-05:00" in text and "2024-03-11 00:00:00-04:00" in text
+    result = cli("fetch", "--from-csv", path, "--ticker", "X", "--store", store.root)
+    assert result.exit_code == 0, result.stderr
+    assert _closes(store, "X") == (
+        ["2024-03-07", "2024-03-08", "2024-03-11", "2024-03-12"],
+        [1.0, 2.0, 3.0, 4.0],
+    )
+
+
+def test_lower_case_headers_a_trailing_blank_line_and_gzip_import(cli, store, tmp_path):
+    import gzip
+
+    text = "date,open,high,low,close,adj_close,volume\n" + GOOD_ROWS + "\n\n"
+    plain = tmp_path / "lower.csv"
+    plain.write_text(text)
+    zipped = tmp_path / "lower.csv.gz"
+    zipped.write_bytes(gzip.compress(text.encode()))
+    for ticker, path in (("A", plain), ("B", zipped)):
+        result = cli("fetch", "--from-csv", path, "--ticker", ticker, "--store", store.root)
+        assert result.exit_code == 0, result.stderr
+        assert _closes(store, ticker) == (["2024-01-02", "2024-01-03"], [10.5, 11.5])
