@@ -69,6 +69,12 @@ def forecast_frame(
         end = rows[-1]
         window_dates = panel.dates[max(end - lookback + 1, rows[0]) : end + 1]
         expected = sessions_between(exchange, window_dates[0], window_dates[-1])
+        stray = sorted(set(pd.DatetimeIndex(window_dates).date) - set(expected.date))
+        if stray:  # e.g. a weekend row: not a gap, a date the exchange never traded
+            raise DataError(
+                f"{ticker}: {stray[0]} in the newest window is not a session of {exchange} "
+                f"({len(stray)} such date(s)); refetch the ticker, or check --exchange / data.exchange"
+            )
         if len(expected) != len(window_dates):
             missing = sorted(set(expected.date) - set(pd.DatetimeIndex(window_dates).date))
             raise DataError(

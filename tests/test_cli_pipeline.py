@@ -6,6 +6,7 @@ import json
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 from synthetic import ar1_returns, prices_from_returns
 
@@ -142,6 +143,26 @@ def test_predict_refuses_a_window_with_a_missing_session(cli, folders, trained_c
     )
     assert result.exit_code == 65
     assert "missing session(s)" in result.stderr
+
+
+def test_predict_names_a_window_date_that_is_not_a_session_instead_of_counting_it_missing(
+    cli, folders, trained_cli
+):
+    store = folders["store"]
+    prices = store.read("SYN")
+    saturday = prices["date"].iloc[-3] + pd.offsets.Week(weekday=5)  # the Saturday after
+    moved = prices.copy()
+    moved.loc[len(prices) - 2, "date"] = saturday  # a weekday row now dated on a weekend
+    store.write("SYN", moved, origin="test")
+    result = cli(
+        "predict", "--allow-stale", "--store", store.root, "--runs", folders["runs"], "--out", folders["out"]
+    )
+    assert result.exit_code == 65
+    assert (
+        f"SYN: {saturday.date()} in the newest window is not a session of XNYS (1 such date(s))"
+        in result.stderr
+    )
+    assert "missing" not in result.stderr
 
 
 def test_predict_for_a_ticker_the_run_does_not_know_exits_66(cli, folders, trained_cli):
