@@ -42,7 +42,8 @@ def _check_in_bounds(calendar, day: pd.Timestamp) -> None:
     if not (calendar.first_session <= day <= calendar.last_session):
         raise DataError(
             f"{day.date()} lies outside the {calendar.name} calendar "
-            f"({calendar.first_session.date()} .. {calendar.last_session.date()})"
+            f"({calendar.first_session.date()} .. {calendar.last_session.date()}), so its sessions are "
+            "unknown; use prices inside that range"
         )
 
 
@@ -68,7 +69,10 @@ def next_session(name: str, day: pd.Timestamp) -> pd.Timestamp:
 def sessions_between(name: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     """Sessions from `first` to `last`, both included."""
     calendar = get_calendar(name)
-    return calendar.sessions_in_range(pd.Timestamp(first), pd.Timestamp(last))
+    first, last = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
+    _check_in_bounds(calendar, first)
+    _check_in_bounds(calendar, last)
+    return calendar.sessions_in_range(first, last)
 
 
 @_quietly

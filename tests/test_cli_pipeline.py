@@ -165,6 +165,18 @@ def test_predict_names_a_window_date_that_is_not_a_session_instead_of_counting_i
     assert "missing" not in result.stderr
 
 
+def test_predict_on_dates_outside_the_exchange_calendar_exits_65_naming_the_date(cli, folders, trained_cli):
+    store = folders["store"]
+    prices = store.read("SYN")
+    store.write("SYN", prices.assign(date=prices["date"] - pd.DateOffset(years=40)), origin="test")
+    result = cli(
+        "predict", "--allow-stale", "--store", store.root, "--runs", folders["runs"], "--out", folders["out"]
+    )
+    assert result.exit_code == 65, result.stderr
+    assert "lies outside the XNYS calendar (1980-01-02 .." in result.stderr
+    assert "Traceback" not in result.output and result.stderr.count("\n") == 1
+
+
 def test_predict_for_a_ticker_the_run_does_not_know_exits_66(cli, folders, trained_cli):
     result = cli(
         "predict",
