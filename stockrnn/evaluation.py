@@ -21,9 +21,11 @@ RATIO_TO_NAIVE = ("mae", "pinball", "crps")
 
 
 def naive_scale_per_ticker(panel: Panel, train_ends: np.ndarray) -> np.ndarray:
-    """In-sample MAE of the one-session naive forecast on the training split, per ticker: MASE's scale."""
+    """MASE's scale per ticker: the in-sample mean absolute error of the one-session naive forecast
+    on the training split, relative to the price (|p[t+1] - p[t]| / p[t]). Relative, so that a price
+    that grew tenfold since training does not inflate MASE while MAE/naive stays near 1."""
     next_rows = target_rows(train_ends, 1)[:, 0]
-    errors = np.abs(panel.price[next_rows] - panel.price[train_ends])
+    errors = np.abs(panel.price[next_rows] - panel.price[train_ends]) / panel.price[train_ends]
     ids = panel.ticker_ids[train_ends]
     counts = np.bincount(ids, minlength=len(panel.tickers))
     sums = np.bincount(ids, weights=errors, minlength=len(panel.tickers))
@@ -36,7 +38,7 @@ def _point(predicted, actual, last, scale) -> dict[str, float]:
         "mae": float(np.mean(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mape": float(np.mean(np.abs(error) / np.abs(actual)) * 100),
-        "mase": float(np.mean(np.abs(error) / scale)),
+        "mase": float(np.mean(np.abs(error) / last / scale)),  # both relative to the price
         # A forecast of "no change" has no direction, so the naive baseline scores 0 here.
         "direction": float(np.mean(np.sign(predicted - last) == np.sign(actual - last))),
     }

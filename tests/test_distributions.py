@@ -258,3 +258,27 @@ def test_return_scale_is_the_training_std_of_one_session_returns(store, panel_da
     returns = np.diff(np.log(price[dates <= last_train_target]))
     assert scale["KO"] == pytest.approx(np.std(returns[1:]), rel=1e-9)
     assert pd.Timestamp(last_train_target) <= data.split.train_end
+
+
+def test_mase_tells_the_story_mae_over_naive_tells_when_the_price_grew_tenfold():
+    """A random walk with constant relative volatility whose price grows 10x after training: naive's
+    MASE on test is about 1 (same relative volatility), not about 10 (the price level)."""
+    from synthetic import prices_from_returns
+
+    from stockrnn.baselines import Naive
+    from stockrnn.evaluation import naive_scale_per_ticker, score_forecasts
+    from stockrnn.features import compute_features
+    from stockrnn.windows import FitData, build_panel
+
+    rng = np.random.default_rng(5)
+    returns = rng.normal(0, 0.01, 1500) + np.r_[np.zeros(1000), np.full(500, np.log(10) / 500)]
+    frame = compute_features(prices_from_returns(returns), ["log_return"])
+    train_end = pd.Timestamp(frame["date"].iloc[999])
+    panel = build_panel({"SYN": frame}, ["log_return"], "log_return", "standard", train_end)
+    train = panel.window_ends(10, 1, None, train_end)
+    test = panel.window_ends(10, 1, train_end, None)
+    naive = Naive().fit(FitData(panel, train, train[:0], 10, 1, (0.5,)))
+    forecasts = {"naive": naive.predict(panel, test)}
+    scores = score_forecasts(panel, test, forecasts, forecasts, naive_scale_per_ticker(panel, train))
+    assert panel.price[test[-1]] / panel.price[train[-1]] > 8  # the level did grow about tenfold
+    assert scores["SYN"]["naive"]["h1"]["mase"] == pytest.approx(1.0, abs=0.15)
