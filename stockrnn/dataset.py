@@ -43,6 +43,23 @@ def fingerprint(frames: dict[str, pd.DataFrame], until: pd.Timestamp) -> str:
     return digest.hexdigest()
 
 
+def _warn_extreme_moves(frames: dict[str, pd.DataFrame]) -> None:
+    """Training on an unadjusted split teaches the model a -90% day: say so, naming the date."""
+    import logging
+
+    log = logging.getLogger("stockrnn")
+    for ticker, frame in frames.items():
+        returns = np.diff(np.log(frame["price"].to_numpy()))
+        for i in np.flatnonzero(np.abs(returns) > np.log(3.0)):
+            log.warning(
+                "%s: the price moves x%.3g on %s (more than 3x in a session); an unadjusted split? "
+                "Training learns it as a market move",
+                ticker,
+                float(np.exp(returns[i])),
+                frame["date"].iloc[i + 1].date(),
+            )
+
+
 def _require(ends: np.ndarray, split: str, lookback: int, horizon: int) -> None:
     if len(ends) == 0:
         raise DataError(
@@ -80,6 +97,7 @@ def prepare_training_data(config: Config, store: PriceStore) -> TrainingData:
     frames, names = load_feature_frames(
         store, tickers, None, config.features.target, inputs=config.features.inputs
     )
+    _warn_extreme_moves(frames)
     target_dates = np.concatenate([f["date"].to_numpy()[floor:] for f in frames.values()])
     if len(target_dates) == 0:
         raise DataError(f"{', '.join(tickers)}: fewer than {floor + 2} sessions stored; fetch more history")

@@ -18,13 +18,14 @@ import pandas as pd
 
 from stockrnn.calendar import last_closed_session
 from stockrnn.errors import DataError, TemporaryError
-from stockrnn.features import price_basis
+from stockrnn.features import has_ohlcv, price_basis
 from stockrnn.sources.csv import read_yahoo_csv
 from stockrnn.store import PriceStore
 
 log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(days=10)  # calendar days re-fetched before the last stored session
+EXTREME_LOG_MOVE = float(np.log(3.0))  # a session's move beyond 3x up or down is a split, not a market
 RESTATEMENT_RTOL = 1e-6  # Yahoo's prices round-trip exactly; anything more is a restatement
 
 
@@ -133,13 +134,94 @@ def fetch_tickers(
     return outcomes
 
 
-def import_csv(store: PriceStore, path: Path, ticker: str, source: str) -> FetchOutcome:
-    """Import a CSV file as the ticker's history, merged with what is stored."""
+def import_csv(
+    store: PriceStore, path: Path, ticker: str, source: str, replace: bool = False
+) -> FetchOutcome:
+    """Import a CSV file as the ticker's history, merged with what is stored.
+
+    Overlapping sessions must agree with the stored ones, unless `replace` lets the file's rows win;
+    a file must not mix close-only rows into an OHLCV history (or the reverse): features would
+    silently change. Extreme moves the adjusted close does not explain are warned about.
+    """
     fresh = read_yahoo_csv(path, source=source, fetched_at=pd.Timestamp.now(tz="UTC"))
     if not store.has(ticker):
+        _warn_extreme_moves(ticker, fresh, fresh["date"])
         store.write(ticker, fresh, origin=str(path))
         return _outcome(ticker, "imported", fresh, len(fresh))
     stored = store.read(ticker)
-    merged = _merge(stored, fresh)
+    conflict = first_conflict(stored, fresh)
+    if conflict is not None and not replace:
+        day, column, old, new, count = conflict
+        raise DataError(
+            f"{path}: {count} session(s) differ from the stored {ticker}, first {day} ({column}: stored "
+            f"{old}, file {new}); nothing was changed; pass --replace to let the file's rows win"
+        )
+    if replace:
+        merged = pd.concat([stored[~stored["date"].isin(fresh["date"])], fresh], ignore_index=True)
+        merged = merged.sort_values("date", ignore_index=True)
+    else:
+        merged = _merge(stored, fresh)
+    _refuse_mixed_columns(path, ticker, stored, merged)
+    _warn_extreme_moves(ticker, merged, fresh["date"])
     store.write(ticker, merged, origin=str(path))
-    return _outcome(ticker, "imported", merged, len(merged) - len(stored))
+    changed = len(merged) - len(stored) + (conflict[4] if conflict and replace else 0)
+    return _outcome(ticker, "imported", merged, changed)
+
+
+COMPARED = ("close", "adj_close", "open", "high", "low", "volume")
+
+
+def first_conflict(stored: pd.DataFrame, fresh: pd.DataFrame):
+    """(date, column, stored value, file value, sessions that differ) for the earliest shared session
+    whose values differ, or None. Missing on both sides agrees; missing on one side differs."""
+    both = stored.merge(fresh, on="date", suffixes=("_stored", "_file"))
+    differs = np.zeros(len(both), dtype=bool)
+    first_column: dict[int, str] = {}
+    for column in COMPARED:
+        a = both[f"{column}_stored"].to_numpy(dtype="float64", na_value=np.nan)
+        b = both[f"{column}_file"].to_numpy(dtype="float64", na_value=np.nan)
+        unequal = ~(np.isclose(a, b, rtol=1e-9, atol=0.0) | (np.isnan(a) & np.isnan(b)))
+        for row in np.flatnonzero(unequal & ~differs):
+            first_column[int(row)] = column
+        differs |= unequal
+    if not differs.any():
+        return None
+    row = int(np.flatnonzero(differs)[0])
+    column = first_column[row]
+    old, new = both[f"{column}_stored"].iloc[row], both[f"{column}_file"].iloc[row]
+    return both["date"].iloc[row].date(), column, old, new, int(differs.sum())
+
+
+def _refuse_mixed_columns(path: Path, ticker: str, stored: pd.DataFrame, merged: pd.DataFrame) -> None:
+    """Close-only rows in an OHLCV history (or OHLCV rows in a close-only one) change the features
+    the history gives; refuse the file instead of storing the mix."""
+    ohlcv = merged[["open", "high", "low", "volume"]].notna().all(axis=1).to_numpy()
+    if ohlcv.all() or not ohlcv.any():
+        return
+    stored_kind = "Open, High, Low, Close and Volume" if has_ohlcv(stored) else "Date and Close only"
+    raise DataError(
+        f"{path}: mixes close-only rows with Open/High/Low/Volume rows, and the stored {ticker} has "
+        f"{stored_kind}; import a file with the same columns, or --replace with a whole history"
+    )
+
+
+def extreme_moves(prices: pd.DataFrame) -> list[tuple[date, float]]:
+    """(date, ratio) where the price basis moves more than 3x in a session: an unadjusted split
+    looks like this (a 10:1 split: ratio 0.1), and the adjusted close did not explain it."""
+    basis = price_basis(prices)
+    ratio = basis[1:] / basis[:-1]
+    jumps = np.flatnonzero(np.abs(np.log(ratio)) > EXTREME_LOG_MOVE)
+    return [(prices["date"].iloc[i + 1].date(), float(ratio[i])) for i in jumps]
+
+
+def _warn_extreme_moves(ticker: str, prices: pd.DataFrame, dates: pd.Series) -> None:
+    new = set(pd.DatetimeIndex(dates).date)
+    for day, ratio in extreme_moves(prices):
+        if day in new:
+            log.warning(
+                "%s: the price moves x%.3g on %s (more than 3x in a session) and the adjusted close does "
+                "not explain it; an unadjusted split? Check the source before training",
+                ticker,
+                ratio,
+                day,
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -222,3 +223,91 @@ def test_lower_case_headers_a_trailing_blank_line_and_gzip_import(cli, store, tm
         result = cli("fetch", "--from-csv", path, "--ticker", ticker, "--store", store.root)
         assert result.exit_code == 0, result.stderr
         assert _closes(store, ticker) == (["2024-01-02", "2024-01-03"], [10.5, 11.5])
+
+
+def _import(cli, store, path, *extra):
+    return cli("fetch", "--from-csv", path, "--ticker", "X", "--store", store.root, *extra)
+
+
+def test_an_overlap_that_differs_is_a_conflict_named_by_date_and_replace_lets_the_file_win(
+    cli, store, tmp_path
+):
+    first = tmp_path / "first.csv"
+    first.write_text(HEADER + GOOD_ROWS)
+    assert _import(cli, store, first).exit_code == 0
+    before = store_bytes(store)
+    changed = tmp_path / "changed.csv"
+    changed.write_text(HEADER + "2024-01-03,10.5,12,10,11.9,11.8,2000\n2024-01-04,11,12,10,11,10.9,100\n")
+
+    refused = _import(cli, store, changed)
+
+    assert refused.exit_code == 65
+    assert (
+        "1 session(s) differ from the stored X, first 2024-01-03 (close: stored 11.5, file 11.9)"
+        in refused.stderr
+    )
+    assert "pass --replace" in refused.stderr and store_bytes(store) == before
+    assert _import(cli, store, changed, "--replace").exit_code == 0
+    prices = store.read("X")
+    assert prices["close"].tolist() == [10.5, 11.9, 11.0]
+
+
+def test_an_overlap_that_agrees_adds_only_the_new_sessions(cli, store, tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text(HEADER + GOOD_ROWS)
+    assert _import(cli, store, first).exit_code == 0
+    more = tmp_path / "more.csv"
+    more.write_text(HEADER + GOOD_ROWS + "2024-01-04,11,12,10,11,10.9,100\n")
+    assert _import(cli, store, more).exit_code == 0
+    assert store.read("X")["close"].tolist() == [10.5, 11.5, 11.0]
+
+
+def test_close_only_rows_after_an_ohlcv_history_are_refused_naming_the_columns(cli, store, tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text(HEADER + GOOD_ROWS)
+    assert _import(cli, store, first).exit_code == 0
+    before = store_bytes(store)
+    close_only = tmp_path / "close_only.csv"
+    close_only.write_text("Date,Close\n2024-01-04,11\n")
+    result = _import(cli, store, close_only)
+    assert result.exit_code == 65
+    assert "mixes close-only rows with Open/High/Low/Volume rows" in result.stderr
+    assert "the stored X has Open, High, Low, Close and Volume" in result.stderr
+    assert store_bytes(store) == before
+
+
+def test_a_ninety_percent_drop_the_adjusted_close_does_not_explain_is_warned_at_import_and_train(
+    cli, store, tmp_path, caplog
+):
+    from synthetic import ar1_returns, prices_from_returns
+
+    from stockrnn.config import load_config
+    from stockrnn.dataset import prepare_training_data
+
+    prices = prices_from_returns(ar1_returns(300, phi=0.0, seed=2))
+    prices.loc[200:, "close"] /= 10  # an unadjusted 10:1 split on the 201st session
+    split_day = prices["date"].iloc[200].date()
+    path = tmp_path / "split.csv"
+    prices[["date", "close"]].rename(columns={"date": "Date", "close": "Close"}).to_csv(path, index=False)
+    result = cli("fetch", "--from-csv", path, "--ticker", "SPLIT", "--store", store.root)
+    assert result.exit_code == 0, result.stderr
+    # The split's 0.1 times that session's own return.
+    assert re.search(
+        rf"SPLIT: the price moves x0\.09\d+ on {split_day} \(more than 3x in a session\)", result.stderr
+    )
+    config = load_config(None, ["data.tickers=['SPLIT']", "features.lookback=10"])
+    logger = logging.getLogger("stockrnn")  # the CLI above set it not to propagate: listen on it directly
+    logger.addHandler(caplog.handler)
+    try:
+        prepare_training_data(config, store)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert re.search(rf"SPLIT: the price moves x0\.09\d+ on {split_day}", caplog.text)
+
+
+def test_a_split_the_adjusted_close_explains_is_not_warned(cli, store, tmp_path):
+    lines = ["2024-01-02,100,100,100,100,10,1", "2024-01-03,10,10,10,10,10,1", "2024-01-04,10,10,10,10,10,1"]
+    path = tmp_path / "adjusted.csv"
+    path.write_text(HEADER + "\n".join(lines) + "\n")
+    result = _import(cli, store, path)
+    assert result.exit_code == 0 and "moves" not in result.stderr

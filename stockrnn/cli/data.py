@@ -34,6 +34,11 @@ def fetch(
     exchange: str = typer.Option("XNYS", help="Exchange calendar that says which sessions have closed."),
     from_csv: Path | None = typer.Option(None, "--from-csv", help="Import this Yahoo-layout CSV instead."),
     ticker: str | None = typer.Option(None, "--ticker", help="The ticker a --from-csv file holds."),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="With --from-csv: the file's rows win where they differ from the stored ones.",
+    ),
     sample: bool = typer.Option(False, "--sample", help="Load the bundled sample prices (no network)."),
     store_dir: Path | None = StoreOption,
     lock_timeout: float = LockTimeoutOption,
@@ -49,6 +54,8 @@ def fetch(
         raise UsageError("give tickers, --from-csv or --sample, one at a time")
     if (from_csv is None) != (ticker is None):
         raise UsageError("--from-csv FILE and --ticker NAME go together")
+    if replace and from_csv is None:
+        raise UsageError("--replace goes with --from-csv FILE")
     if start and end and start >= end:
         raise UsageError(f"--start {start.date()} is not before --end {end.date()}")
     if start and start.date() > datetime.now().date():
@@ -57,7 +64,9 @@ def fetch(
     with store.lock(lock_timeout):
         if from_csv is not None:
             outcomes = [
-                fetching.import_csv(store, from_csv, normalize_ticker(ticker), f"csv:{from_csv.name}")
+                fetching.import_csv(
+                    store, from_csv, normalize_ticker(ticker), f"csv:{from_csv.name}", replace=replace
+                )
             ]
         elif sample:
             outcomes = [
