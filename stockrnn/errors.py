@@ -54,9 +54,10 @@ class UsageError(StockrnnError):
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived: unwind (finally blocks clean up), then exit 128 + the signal."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, detail: str = ""):
         super().__init__(signum)
         self.signum = signum
+        self.detail = detail  # what was kept, e.g. the run saved with the best epoch so far
 
 
 # OSErrors that mean "this output cannot be written here", whichever call site meets them.

@@ -14,6 +14,7 @@ import pandas as pd
 from stockrnn import __version__
 from stockrnn.config import Config
 from stockrnn.dataset import TrainingData, fingerprint, prepare_training_data
+from stockrnn.errors import Interrupted
 from stockrnn.runs import Manifest, ensure_writable, new_run_id, save_run
 from stockrnn.scoring import calibrate, predictions_frame, score_on
 from stockrnn.store import PriceStore
@@ -49,9 +50,18 @@ def _versions() -> dict[str, str]:
 
 
 def train(
-    config: Config, store: PriceStore, runs_root: Path, on_epoch=None, on_batch=None
+    config: Config,
+    store: PriceStore,
+    runs_root: Path,
+    on_epoch=None,
+    on_batch=None,
+    discard_on_interrupt: bool = False,
 ) -> TrainOutcome | None:
-    """Train, score against the baselines and save the run; None on a torchrun rank other than 0."""
+    """Train, score against the baselines and save the run; None on a torchrun rank other than 0.
+
+    Interrupted (Ctrl-C, SIGTERM) after an epoch completed: the best epoch so far is scored and
+    saved as a run marked interrupted, then Interrupted is raised again (exit 130/143), unless
+    `discard_on_interrupt`."""
     import torch
 
     from stockrnn.distributed import leave, world_from_env
@@ -78,7 +88,18 @@ def train(
         if not world.is_main:
             return None  # rank 0 evaluates and writes the run
         network.result.processes = world.size
-        return _evaluate_and_save(config, runs_root, data, device, network)
+        signum = network.result.interrupted_by
+        if signum is not None and discard_on_interrupt:
+            raise Interrupted(signum, "nothing saved (--discard-on-interrupt)")
+        outcome = _evaluate_and_save(config, runs_root, data, device, network)
+        if signum is not None:
+            result = network.result
+            raise Interrupted(
+                signum,
+                f"run {outcome.run_id} saved with the best epoch so far ({result.best_epoch} of "
+                f"{len(result.history)} run), marked interrupted",
+            )
+        return outcome
     finally:
         leave(world)
 
@@ -127,6 +148,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
             "seconds_per_epoch": result.seconds_per_epoch,
             "processes": result.processes,
             "parameters": parameter_count(network.model),
+            "interrupted": result.interrupted_by is not None,
             # Attention models: mean weight per horizon and input session over the test origins (H, L).
             **(
                 {"attention_by_lag": network.attention.mean(axis=0).tolist()}

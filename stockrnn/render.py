@@ -195,7 +195,14 @@ def runs_table(root: Path, found, latest: str) -> Table:
             _cell(headline, "mae_vs_naive"),
             _cell(headline, "pinball_vs_naive"),
             _cell(headline, "coverage_90", 3),
-            "latest" if run.run_id == latest else "",
+            ", ".join(
+                word
+                for word, applies in (
+                    ("latest", run.run_id == latest),
+                    ("interrupted", run.manifest.training.get("interrupted", False)),
+                )
+                if applies
+            ),
         )
     return table
 

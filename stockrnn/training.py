@@ -23,7 +23,7 @@ from torch import nn
 
 from stockrnn.config import TrainingConfig, auto_mode
 from stockrnn.distributed import SINGLE, World
-from stockrnn.errors import ConfigError, DataError
+from stockrnn.errors import ConfigError, DataError, Interrupted
 from stockrnn.tensors import PanelTensors
 from stockrnn.windows import Panel
 
@@ -93,6 +93,7 @@ class TrainResult:
     best_val_loss: float
     history: list[EpochReport] = field(default_factory=list)
     processes: int = 1  # torchrun ranks that trained together
+    interrupted_by: int | None = None  # the signal that stopped training after a completed epoch
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -241,39 +242,45 @@ def train_model(
     loss_fn = make_loss(config.loss, levels)
     steps = CompiledSteps(model) if config.compile else model
 
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        if hasattr(model, "sampling_probability"):
-            model.sampling_probability = sampling_probability(epoch, config.epochs, sampling_max)
-        epoch_batches = world.shard(list(batches.epoch(shuffler)))
-        train_total, train_count = 0.0, 0
-        for batch_number, batch in enumerate(epoch_batches, start=1):
-            with _autocast(device, config.precision):
-                loss, count = batches.loss(steps, batch, loss_fn)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            mean_loss = world.average_gradients(model, loss.detach())  # every rank sees the same value
-            if not torch.isfinite(mean_loss):
-                raise DataError(
-                    f"training diverged: the loss is {mean_loss.item()} at epoch {epoch}, batch {batch_number}; "
-                    "lower training.learning_rate or check the input prices (nothing was saved)"
-                )
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            train_total += loss.item() * count
-            train_count += count
-            if on_batch:
-                on_batch(batch_number, len(epoch_batches))
-        val_loss = _mean_loss(model, data, val_index, loss_fn, 4096)
-        report = EpochReport(epoch, train_total / train_count, val_loss, time.perf_counter() - started)
-        result.history.append(report)
-        if on_epoch:
-            on_epoch(report, config.epochs)
-        if val_loss < result.best_val_loss:
-            result.best_val_loss, result.best_epoch = val_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - result.best_epoch >= config.patience:
-            break
+    try:
+        for epoch in range(1, config.epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            if hasattr(model, "sampling_probability"):
+                model.sampling_probability = sampling_probability(epoch, config.epochs, sampling_max)
+            epoch_batches = world.shard(list(batches.epoch(shuffler)))
+            train_total, train_count = 0.0, 0
+            for batch_number, batch in enumerate(epoch_batches, start=1):
+                with _autocast(device, config.precision):
+                    loss, count = batches.loss(steps, batch, loss_fn)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                mean_loss = world.average_gradients(model, loss.detach())  # every rank sees the same value
+                if not torch.isfinite(mean_loss):
+                    raise DataError(
+                        f"training diverged: the loss is {mean_loss.item()} at epoch {epoch}, batch {batch_number}; "
+                        "lower training.learning_rate or check the input prices (nothing was saved)"
+                    )
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                train_total += loss.item() * count
+                train_count += count
+                if on_batch:
+                    on_batch(batch_number, len(epoch_batches))
+            val_loss = _mean_loss(model, data, val_index, loss_fn, 4096)
+            report = EpochReport(epoch, train_total / train_count, val_loss, time.perf_counter() - started)
+            result.history.append(report)
+            if on_epoch:
+                on_epoch(report, config.epochs)
+            if val_loss < result.best_val_loss:
+                result.best_val_loss, result.best_epoch = val_loss, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            elif epoch - result.best_epoch >= config.patience:
+                break
+    except Interrupted as exc:
+        # Ctrl-C or SIGTERM: keep the best epoch so far, if there is one, and let the caller decide.
+        if result.best_epoch == 0:
+            raise
+        result.interrupted_by = exc.signum
     model.load_state_dict(best_state)
     return result

@@ -26,23 +26,58 @@ def _start(tmp_path, *args):
     )
 
 
-def test_sigterm_during_training_exits_143_with_one_line_and_leaves_no_staging(tmp_path, store):
+def _train(tmp_path, store, *extra):
     store.write("SYN", prices_from_returns(ar1_returns(3000, phi=0.3)), origin="test")
-    runs = tmp_path / "runs"
     process = _start(
         tmp_path, "train", "--ticker", "SYN", "--epochs", "200", "--set", "training.patience=200",
-        "--store", str(store.root), "--runs", str(runs),
+        "--store", str(store.root), "--runs", str(tmp_path / "runs"), *extra,
     )  # fmt: skip
     starting = process.stderr.readline()
     assert starting.startswith("training gru on SYN"), starting
+    return process
+
+
+def _staging(runs):
+    return [p.name for p in runs.iterdir() if p.name.startswith(".incomplete")] if runs.exists() else []
+
+
+def test_sigterm_after_an_epoch_saves_the_best_epoch_as_an_interrupted_run_and_exits_143(tmp_path, store):
+    from stockrnn.runs import list_runs
+
+    process = _train(tmp_path, store)
     first_epoch = process.stderr.readline()  # off a terminal: one line per epoch
     assert first_epoch.startswith("epoch 1/200"), first_epoch
     process.send_signal(signal.SIGTERM)
     _, rest = process.communicate(timeout=120)
     assert process.returncode == 143
-    assert rest.strip().splitlines()[-1] == "Error: terminated (SIGTERM)"
+    last = rest.strip().splitlines()[-1]
+    assert last.startswith("Error: terminated (SIGTERM); run ") and "marked interrupted" in last, last
     assert "Traceback" not in rest
-    assert not runs.exists() or [p.name for p in runs.iterdir() if p.name.startswith(".incomplete")] == []
+    [run] = list_runs(tmp_path / "runs")
+    assert run.manifest.training["interrupted"] is True and run.manifest.training["best_epoch"] >= 1
+    assert f"run {run.run_id} saved with the best epoch so far" in last
+    assert _staging(tmp_path / "runs") == []
+
+
+def test_ctrl_c_with_discard_on_interrupt_saves_nothing_and_exits_130(tmp_path, store):
+    process = _train(tmp_path, store, "--discard-on-interrupt")
+    assert process.stderr.readline().startswith("epoch 1/200")
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert rest.strip().splitlines()[-1] == "Error: interrupted; nothing saved (--discard-on-interrupt)"
+    runs = tmp_path / "runs"
+    assert not runs.exists() or [p for p in runs.iterdir() if not p.name.startswith(".")] == []
+
+
+def test_sigterm_before_the_first_epoch_ends_saves_nothing_and_exits_143(tmp_path, store):
+    process = _train(tmp_path, store)
+    process.send_signal(signal.SIGTERM)  # the first epoch has not finished: nothing to keep
+    _, rest = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert rest.strip().splitlines()[-1] == "Error: terminated (SIGTERM)"
+    runs = tmp_path / "runs"
+    assert not runs.exists() or [p for p in runs.iterdir() if not p.name.startswith(".")] == []
 
 
 def test_ctrl_c_while_still_importing_exits_130_without_a_traceback(tmp_path):

@@ -134,7 +134,9 @@ def handles_errors(command):
             _fail(exc.exit_code, str(exc))
         except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM through entry.py's handler
             signum = getattr(exc, "signum", signal.SIGINT)
-            _fail(128 + signum, "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted")
+            what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            detail = getattr(exc, "detail", "")
+            _fail(128 + signum, f"{what}; {detail}" if detail else what)
         except OSError as exc:
             if exc.errno not in WRITE_ERRNOS:
                 raise_internal(exc)

@@ -62,6 +62,11 @@ def train(
         False, "--compile", help="torch.compile the training steps (long CPU runs); sets training.compile."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed; sets training.seed."),
+    discard_on_interrupt: bool = typer.Option(
+        False,
+        "--discard-on-interrupt",
+        help="On Ctrl-C or SIGTERM save nothing (default: save the best epoch so far, marked interrupted).",
+    ),
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
     json_output: bool = JsonOption,
@@ -96,7 +101,9 @@ def train(
         )
     progress, on_epoch, on_batch = epoch_reporter(json_output)
     with showing(progress):
-        outcome = pipeline.train(config, store, paths.runs_dir(runs_dir), on_epoch, on_batch)
+        outcome = pipeline.train(
+            config, store, paths.runs_dir(runs_dir), on_epoch, on_batch, discard_on_interrupt
+        )
     if outcome is None:
         return  # a torchrun rank other than 0: rank 0 wrote the run
     log.info("trained run %s", outcome.run_id)
