@@ -19,7 +19,7 @@ import pandas as pd
 
 from stockrnn.atomic import publish_folder
 from stockrnn.errors import DataError, MissingInputError
-from stockrnn.runs import LATEST, _write_json, check_run_name, new_run_id
+from stockrnn.runs import LATEST, _write_json, check_run_name, new_run_id, order_key
 
 FOLDER = "backtests"
 
@@ -89,7 +89,7 @@ def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
         found = list_backtests(runs_root)
         if not found:
             raise MissingInputError(f"no backtests in {root}; run `stockrnn backtest`")
-        return max(found, key=lambda b: (b.manifest["created_at"], b.backtest_id))
+        return max(found, key=lambda b: order_key(b.backtest_id, str(b.manifest["created_at"])))
     check_run_name(root, name)
     path = root / name
     if not (path / "manifest.json").is_file():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stockrnn.atomic import publish_folder
 from stockrnn.errors import DataError, MissingInputError
-from stockrnn.runs import LATEST, _write_json, check_run_name, new_run_id
+from stockrnn.runs import LATEST, _write_json, check_run_name, new_run_id, order_key
 
 FOLDER = "compares"
 
@@ -51,7 +51,7 @@ def load_compare(runs_root: Path, name: str = LATEST) -> Comparison:
         if not found:
             raise MissingInputError(f"no comparisons in {root}; run `stockrnn compare`")
         loaded = [load_compare(runs_root, n) for n in found]
-        return max(loaded, key=lambda c: (c.manifest["created_at"], c.compare_id))
+        return max(loaded, key=lambda c: order_key(c.compare_id, str(c.manifest["created_at"])))
     check_run_name(root, name)
     path = root / name
     if not _is_compare(path):

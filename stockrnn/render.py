@@ -207,6 +207,16 @@ def runs_table(root: Path, found, latest: str) -> Table:
     return table
 
 
+def broken_runs_table(root: Path, broken: list[tuple[str, str]]) -> Table:
+    """Run folders that do not load, with why: listed, never silently skipped."""
+    table = Table(title=f"broken runs in {root} (skipped by `latest`)")
+    table.add_column("run", no_wrap=True, min_width=max(len(name) for name, _ in broken))
+    table.add_column("why")
+    for name, reason in broken:
+        table.add_row(name, reason.removeprefix(f"run {name}: "))
+    return table
+
+
 def folds_table(folds, fold_metrics: dict) -> Table:
     """One row per fold: its origins, its fit, and the model against naive at horizons 1 and H."""
     from stockrnn.evaluation import headline_scope

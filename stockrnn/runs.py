@@ -17,7 +17,9 @@ found by listing, so no pointer file can disagree with the folders after a crash
 from __future__ import annotations
 
 import json
+import logging
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +31,7 @@ from stockrnn.calibration import ConformalOffsets
 from stockrnn.errors import DataError, MissingInputError
 from stockrnn.windows import AffineScaler, SplitDates
 
+log = logging.getLogger("stockrnn")
 LATEST = "latest"
 FILES = ("config.json", "manifest.json", "model.pt", "metrics.json", "test_predictions.parquet")
 
@@ -56,6 +59,8 @@ class Manifest:
     horizon: int = 1
     levels: tuple[float, ...] = (0.5,)
     conformal: ConformalOffsets | None = None  # the model's interval offsets; None: not calibrated
+    weights_sha256: str | None = None  # of model.pt; runs saved before checksums have none
+    checksum: str | None = None  # of config.json and manifest.json (see run_schema)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -122,13 +127,24 @@ def save_run(
     test_predictions: pd.DataFrame,
     lock_timeout: float = 30.0,
 ) -> Path:
+    import io
+
     import torch
 
+    from stockrnn.run_schema import CHECKSUM, checksum, weights_digest
+
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    weights = buffer.getvalue()
+
     def write(staging: Path, final_id: str) -> None:
+        final = replace(manifest, run_id=final_id, weights_sha256=weights_digest(weights)).to_json()
+        as_read = json.loads(json.dumps(strict_json(final)))  # what a later load will see
+        final[CHECKSUM] = checksum(json.loads(json.dumps(strict_json(config))), as_read)
         _write_json(staging / "config.json", config)
-        _write_json(staging / "manifest.json", replace(manifest, run_id=final_id).to_json())
+        _write_json(staging / "manifest.json", final)
         _write_json(staging / "metrics.json", metrics)
-        torch.save(state_dict, staging / "model.pt")
+        (staging / "model.pt").write_bytes(weights)
         test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
 
     return publish_folder(Path(runs_root), run_id, write, lock_timeout, f"the runs folder {runs_root}")
@@ -162,10 +178,17 @@ def resolve_run_id(runs_root: Path, name: str) -> str:
     if name != LATEST:
         check_run_name(runs_root, name)
         return name
-    runs = list_runs(runs_root)
+    runs, broken = scan_runs(runs_root)
     if not runs:
-        raise MissingInputError(f"no runs in {runs_root}; train one with `stockrnn train`")
-    return max(runs, key=lambda run: (run.manifest.created_at, run.run_id)).run_id
+        hint = f" ({len(broken)} broken: `stockrnn runs` says why)" if broken else ""
+        raise MissingInputError(f"no runs in {runs_root}{hint}; train one with `stockrnn train`")
+    newest = max(runs, key=lambda run: order_key(run.run_id, run.manifest.created_at))
+    for name, reason in broken:
+        if order_key(name) > order_key(newest.run_id):
+            log.warning(
+                "skipping the newer run %s, which is broken: %s; latest is %s", name, reason, newest.run_id
+            )
+    return newest.run_id
 
 
 def load_run(runs_root: Path, name: str = LATEST) -> Run:
@@ -173,29 +196,46 @@ def load_run(runs_root: Path, name: str = LATEST) -> Run:
 
 
 def _load(runs_root: Path, run_id: str) -> Run:
+    """A run whose files pass their schemas, agree with each other and match their checksum."""
+    from stockrnn.run_schema import check_agreement, check_checksum, check_config, check_manifest
+
     path = Path(runs_root) / run_id
     if not (path / "manifest.json").is_file():
         raise MissingInputError(f"no run {run_id!r} in {runs_root}; `stockrnn runs` lists them")
     try:
         config = json.loads((path / "config.json").read_text())
-        manifest = Manifest.from_json(json.loads((path / "manifest.json").read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raw = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
         raise DataError(f"run {run_id}: unreadable config or manifest ({exc!r})") from None
-    return Run(run_id, path, config, manifest)
+    check_manifest(run_id, raw)
+    check_agreement(run_id, check_config(run_id, config), raw)
+    check_checksum(run_id, config, raw)
+    return Run(run_id, path, config, Manifest.from_json(raw))
 
 
 def load_weights(run: Run, model) -> None:
     """Load the run's weights into `model`; never unpickles anything but tensors."""
+    import io
     import pickle
     import warnings
 
     import torch
 
+    from stockrnn.run_schema import weights_digest
+
     weights = run.path / "model.pt"
+    try:
+        data = weights.read_bytes()
+    except OSError as exc:
+        raise DataError(f"run {run.run_id}: {weights.name} is unreadable ({exc.strerror}); retrain") from None
+    if run.manifest.weights_sha256 is not None and weights_digest(data) != run.manifest.weights_sha256:
+        raise DataError(
+            f"run {run.run_id}: {weights.name} changed since the run was saved (checksum mismatch); retrain"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before refusing them
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
@@ -221,16 +261,28 @@ def restore(run: Run):
     return config, model.eval()
 
 
-def list_runs(runs_root: Path) -> list[Run]:
+def scan_runs(runs_root: Path) -> tuple[list[Run], list[tuple[str, str]]]:
+    """The runs that load, and (folder name, reason) for every run folder that does not."""
     root = Path(runs_root)
     if not root.is_dir():
-        return []
-    found = []
+        return [], []
+    found, broken = [], []
     for entry in sorted(root.iterdir()):
         real_folder = entry.is_dir() and not entry.is_symlink()
         if real_folder and not entry.name.startswith(".") and (entry / "manifest.json").is_file():
             try:
                 found.append(_load(root, entry.name))  # by name: a folder called "latest" is just a folder
-            except DataError:
-                continue
-    return found
+            except (DataError, MissingInputError) as exc:
+                broken.append((entry.name, str(exc)))
+    return found, broken
+
+
+def list_runs(runs_root: Path) -> list[Run]:
+    return scan_runs(runs_root)[0]
+
+
+def order_key(run_id: str, created_at: str = "") -> tuple[str, str, str]:
+    """Runs are ordered by the UTC second stockrnn wrote into their id when it saved them (then by
+    created_at, then id): a manifest's created_at can say anything, even a date years ahead."""
+    stamp = run_id[:15] if re.fullmatch(r"\d{8}-\d{6}", run_id[:15]) else ""
+    return stamp, created_at, run_id

@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import saved_before_checksums
 from synthetic import ar1_returns, prices_from_returns
 
 FAST = ["--set", "features.lookback=10", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
@@ -222,6 +223,7 @@ def test_bad_configuration_exits_78_naming_the_key(cli, folders, args, message):
 
 def test_truncated_weights_exit_65(cli, folders, trained_cli):
     weights = folders["runs"] / trained_cli["run_id"] / "model.pt"
+    saved_before_checksums(weights.parent)  # else the checksum catches it first (tested elsewhere)
     weights.write_bytes(weights.read_bytes()[:100])
     result = cli("predict", "--allow-stale", "--store", folders["store"].root, "--runs", folders["runs"])
     assert result.exit_code == 65
@@ -246,6 +248,7 @@ def test_pickled_code_in_weights_is_refused_and_never_runs(cli, folders, trained
 
 def test_weights_of_another_shape_exit_65(cli, folders, trained_cli):
     config_file = folders["runs"] / trained_cli["run_id"] / "config.json"
+    saved_before_checksums(config_file.parent)
     config = json.loads(config_file.read_text())
     config["model"]["hidden_size"] = 32
     config_file.write_text(json.dumps(config))
@@ -312,7 +315,7 @@ def test_a_run_from_before_horizons_still_loads_and_predicts(cli, folders):
     )
     run_dir = folders["runs"] / trained["run_id"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    for key in ("horizon", "levels", "conformal"):
+    for key in ("horizon", "levels", "conformal", "checksum", "weights_sha256"):
         del manifest[key]
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     config = json.loads((run_dir / "config.json").read_text())

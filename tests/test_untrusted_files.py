@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from conftest import saved_before_checksums
 from synthetic import ar1_returns, prices_from_returns
 
 from stockrnn.runs import strict_json
@@ -93,6 +94,7 @@ def test_a_link_in_the_runs_folder_is_not_a_run_and_a_folder_named_latest_is_har
 def test_weights_of_the_right_shape_but_garbage_never_become_a_forecast(cli, trained, poison):
     run_id, paths, tmp = trained
     weights = tmp / "runs" / run_id / "model.pt"
+    saved_before_checksums(weights.parent)  # a run from before checksums: the forecast guard remains
     state = torch.load(weights, weights_only=True)
     torch.save({k: torch.full_like(v, poison) for k, v in state.items()}, weights)
     result = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts")
@@ -142,3 +144,97 @@ def test_an_unreadable_earlier_forecast_file_is_moved_aside_and_the_night_goes_o
     from stockrnn.forecast import read_forecasts
 
     assert list(read_forecasts(out)["ticker"]) == ["SYN"]
+
+
+def _edit_manifest(run_dir, edit) -> None:
+    manifest_file = run_dir / "manifest.json"
+    manifest_file.write_text(json.dumps(edit(json.loads(manifest_file.read_text()))))
+
+
+def _set(key, value):
+    def edit(manifest):
+        manifest[key] = value
+        return manifest
+
+    return edit
+
+
+def _scale(value):
+    def edit(manifest):
+        manifest["scalers"]["SYN"]["scale"][0] = value
+        return manifest
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: None, "manifest.json: Input should be a valid dictionary"),
+        (lambda m: [m], "manifest.json: Input should be a valid dictionary"),
+        (_set("lookback", 1), "manifest.json: lookback: Input should be greater than or equal to 2"),
+        (_set("lookback", 5), "config.json features.lookback is 10 but manifest.json lookback is 5"),
+        (_scale(0.0), "manifest.json: scalers.SYN.scale.0: Input should be greater than 0"),
+        (_scale(float("nan")), "manifest.json: scalers.SYN.scale.0: Input should be a finite number"),
+        (
+            _set("created_at", "2099-01-01T00:00:00+00:00"),
+            "changed since the run was saved (checksum mismatch)",
+        ),
+    ],
+)
+def test_a_damaged_manifest_is_a_broken_run_named_by_file_and_key(cli, trained, edit, message):
+    run_id, paths, tmp = trained
+    _edit_manifest(tmp / "runs" / run_id, edit)
+    result = cli("predict", "--allow-stale", "--run", run_id, *paths, "--out", tmp / "forecasts")
+    assert result.exit_code == 65, result.stderr
+    assert f"run {run_id}: " in result.stderr and message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_edited_weights_fail_their_checksum(cli, trained):
+    run_id, paths, tmp = trained
+    weights = tmp / "runs" / run_id / "model.pt"
+    state = torch.load(weights, weights_only=True)
+    torch.save({k: v * 1.01 for k, v in state.items()}, weights)  # plausible weights, just not these
+    result = cli("predict", "--allow-stale", "--run", run_id, *paths, "--out", tmp / "forecasts")
+    assert result.exit_code == 65
+    assert f"run {run_id}: model.pt changed since the run was saved (checksum mismatch)" in result.stderr
+
+
+def test_runs_lists_a_broken_run_as_broken_and_latest_skips_it_with_a_warning(cli, trained):
+    run_id, paths, tmp = trained
+    runs = tmp / "runs"
+    newer = runs / "20991231-235959-gru-SYN"  # newer by its id than the good run
+    newer.mkdir()
+    for name in ("config.json", "model.pt", "metrics.json", "test_predictions.parquet"):
+        (newer / name).write_bytes((runs / run_id / name).read_bytes())
+    (newer / "manifest.json").write_text("null")
+
+    listed = cli("runs", "--runs", runs, "--json")
+    assert listed.exit_code == 0
+    report = json.loads(listed.stdout)
+    assert [r["run_id"] for r in report["runs"]] == [run_id]
+    assert [b["run_id"] for b in report["broken"]] == [newer.name]
+    assert "manifest.json: Input should be a valid dictionary" in report["broken"][0]["error"]
+    table = cli("runs", "--runs", runs)
+    assert "broken runs" in table.stdout and newer.name in table.stdout
+
+    result = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["forecasts"][0]["run_id"] == run_id
+    assert f"skipping the newer run {newer.name}, which is broken" in result.stderr
+
+
+def test_latest_follows_the_run_ids_stockrnn_wrote_not_a_created_at_in_the_future(cli, trained):
+    """A run saved before checksums whose created_at says 2099 does not stay latest for ever."""
+    run_id, paths, tmp = trained
+    runs = tmp / "runs"
+    older = runs / "20000101-000000-gru-SYN"
+    older.mkdir()
+    for name in ("config.json", "manifest.json", "model.pt", "metrics.json", "test_predictions.parquet"):
+        (older / name).write_bytes((runs / run_id / name).read_bytes())
+    saved_before_checksums(older)
+    _edit_manifest(older, _set("created_at", "2099-01-01T00:00:00+00:00"))
+    result = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["forecasts"][0]["run_id"] == run_id

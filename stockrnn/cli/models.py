@@ -214,10 +214,10 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
     """List trained runs and backtests with their headline test metrics."""
     from stockrnn import paths
     from stockrnn.backtests import backtests_dir, list_backtests
-    from stockrnn.runs import LATEST, list_runs, resolve_run_id
+    from stockrnn.runs import LATEST, resolve_run_id, scan_runs
 
     root = paths.runs_dir(runs_dir)
-    found, backtests = list_runs(root), list_backtests(root)
+    (found, broken), backtests = scan_runs(root), list_backtests(root)
     latest = resolve_run_id(root, LATEST) if found else None
     if json_output:
         print_json(
@@ -232,10 +232,13 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
                     for r in found
                 ],
                 "backtests": [{"path": str(b.path), **b.manifest} for b in backtests],
+                "broken": [{"run_id": n, "path": str(root / n), "error": e} for n, e in broken],
             }
         )
         return
-    if not found and not backtests:
+    if broken:
+        say(render.broken_runs_table(root, broken))
+    if not found and not backtests and not broken:
         say(f"no runs in {root}; train one with `stockrnn train`")
         return
     if found:
