@@ -261,3 +261,35 @@ def test_short_windows_start_at_min_history_and_never_reach_into_another_ticker(
     x, lengths, _ = tensors.batch(torch.from_numpy(new_ends[:3]))
     assert lengths.tolist() == [8, 9, 10]
     np.testing.assert_array_equal(x[0].numpy(), windows[0].astype("float32"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_every_architecture_trains_evaluates_saves_loads_and_predicts_from_the_cli(
+    cli, store, tmp_path, name
+):
+    import json
+
+    store.write("SYN", prices_from_returns(ar1_returns(500, phi=0.4)), origin="test")
+    folders = ["--store", store.root, "--runs", tmp_path / "runs"]
+    settings = [
+        "--set", "features.lookback=12", "--set", "model.hidden_size=8", "--set", "model.num_layers=1",
+        "--set", "model.d_model=8", "--set", "model.heads=2",
+    ]  # fmt: skip
+    extra = [part for override in ARCHITECTURES[name] for part in ("--set", override)]
+    trained = cli(
+        "train", "--ticker", "SYN", "--horizon", "3", "--epochs", "2", *settings, *extra, *folders, "--json"
+    )
+    assert trained.exit_code == 0, trained.stderr
+    run_id = json.loads(trained.stdout)["run_id"]
+    assert f"-{name}-" in run_id  # the id names the family: gru, bilstm, seq2seq-gru, ...
+    assert json.loads(trained.stdout)["parameters"] > 0
+    evaluated = cli("evaluate", "--run", run_id, *folders, "--json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    predicted = cli(
+        "predict", "--run", run_id, "--allow-stale", *folders, "--out", tmp_path / "out", "--json"
+    )
+    assert predicted.exit_code == 0, predicted.stderr
+    rows = json.loads(predicted.stdout)["forecasts"]
+    assert [row["horizon"] for row in rows] == [1, 2, 3]
+    assert all(row["close_p05"] <= row["close_p50"] <= row["close_p95"] for row in rows)
