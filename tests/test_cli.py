@@ -226,3 +226,16 @@ def test_quiet_after_the_command_silences_the_console_script(tmp_path):
     )
     assert loud.returncode == quiet.returncode == 0, quiet.stderr
     assert "GSPC" in loud.stdout and quiet.stdout == "" and quiet.stderr == ""
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_metavars_a_person_reads_not_python_types(cli, command):
+    result = cli(command, "-h")
+    assert result.exit_code == 0
+    assert not re.search(r"<(list|str|int|float|path|bool|%Y)[^>]*>", result.stdout), result.stdout
+
+
+def test_help_names_what_each_option_takes(cli):
+    fetch, train = cli("fetch", "-h").stdout, cli("train", "-h").stdout
+    assert "[TICKER]..." in fetch and "--lock-timeout SECONDS" in fetch and "--start YYYY-MM-DD" in fetch
+    assert "--model gru|lstm|rnn" in train and "--set SECTION.KEY=VALUE" in train

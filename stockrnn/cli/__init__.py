@@ -5,8 +5,75 @@ app.py holds what every command shares; each other module registers its commands
 
 from __future__ import annotations
 
+import inspect
+
 from stockrnn.cli import comparison, data, evidence, models  # noqa: F401 - importing registers the commands
 from stockrnn.cli.app import app
+
+# What a person reads after an option in --help, where typer would print <list[str]> or <float range>.
+METAVARS = {
+    "tickers": "TICKER",
+    "ticker": "TICKER",
+    "start": "YYYY-MM-DD",
+    "end": "YYYY-MM-DD",
+    "exchange": "MIC",
+    "interval": "1d",
+    "from_csv": "FILE",
+    "config_file": "FILE",
+    "config_files": "FILE",
+    "grid": "FILE",
+    "out": "PATH",
+    "png_dir": "FOLDER",
+    "lock_timeout": "SECONDS",
+    "overrides": "SECTION.KEY=VALUE",
+    "horizon": "H",
+    "epochs": "N",
+    "folds": "N",
+    "seed": "N",
+    "step": "SESSIONS",
+    "val_sessions": "SESSIONS",
+    "window": "expanding|rolling:N",
+    "refit": "every|N",
+    "quantiles": "LEVELS|point",
+    "run_name": "RUN",
+    "name": "ID",
+}
+
+
+def _readable_metavars() -> None:
+    """Give every option and argument a metavar, before typer builds the click commands."""
+    import typer.models
+
+    for command in app.registered_commands:
+        for name, parameter in inspect.signature(command.callback).parameters.items():
+            info = parameter.default
+            is_flag = str(parameter.annotation) == "bool"
+            if isinstance(info, typer.models.ParameterInfo) and info.metavar is None and not is_flag:
+                enum_choices = getattr(_annotation_enum(command.callback, name), "__members__", None)
+                info.metavar = "|".join(enum_choices) if enum_choices else METAVARS.get(name, name.upper())
+
+
+def _annotation_enum(callback, name: str):
+    import typing
+    from enum import Enum
+
+    hints = typing.get_type_hints(inspect.unwrap(callback))
+    for candidate in typing.get_args(hints.get(name)) or (hints.get(name),):
+        if isinstance(candidate, type) and issubclass(candidate, Enum):
+            return candidate
+    return None
+
+
+def _no_type_after_arguments() -> None:
+    """typer prints `TICKER... <list[str]>` for an argument even when it has a metavar; the metavar
+    says it already."""
+    from typer.core import TyperArgument
+
+    TyperArgument.display_type_rich = lambda self, ctx: None
+
+
+_readable_metavars()
+_no_type_after_arguments()
 
 __all__ = ["app", "main"]
 
