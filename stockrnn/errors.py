@@ -39,6 +39,14 @@ class TemporaryError(StockrnnError):
     exit_code = 75
 
 
+class Unreachable(TemporaryError):
+    """The price source could not be connected to at all (no route, refused, name not resolved)."""
+
+    def __init__(self, message: str, name_not_resolved: bool = False):
+        super().__init__(message)
+        self.name_not_resolved = name_not_resolved
+
+
 class ConfigError(StockrnnError):
     """Bad configuration: unknown key, wrong type, impossible value."""
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from stockrnn.calendar import last_closed_session
-from stockrnn.errors import DataError, TemporaryError
+from stockrnn.errors import DataError, TemporaryError, Unreachable
 from stockrnn.features import has_ohlcv, price_basis
 from stockrnn.sources.csv import read_yahoo_csv
 from stockrnn.store import PriceStore
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(days=10)  # calendar days re-fetched before the last stored session
 EXTREME_LOG_MOVE = float(np.log(3.0))  # a session's move beyond 3x up or down is a split, not a market
-RESTATEMENT_RTOL = 1e-6  # Yahoo's prices round-trip exactly; anything more is a restatement
+RESTATEMENT_RTOL = 1e-6
+BREAKER_FAILURES = 2  # tickers in a row that cannot connect, before anything worked: stop trying  # Yahoo's prices round-trip exactly; anything more is a restatement
 
 
 class PriceSource(Protocol):
@@ -117,14 +118,31 @@ def fetch_tickers(
     exchange: str,
     now: pd.Timestamp | None = None,
 ) -> list[FetchOutcome]:
-    """Fetch each ticker; one ticker's failure is reported and never stops the others."""
+    """Fetch each ticker; one ticker's failure is reported and never stops the others, except when
+    the source is unreachable: once the first tickers could not connect at all (or a host name did
+    not resolve) before anything succeeded, the rest are not tried (a circuit breaker), so an
+    offline night ends in seconds, not in minutes of retries per ticker."""
     from stockrnn.sources.yahoo import TickerNotFound
 
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    outcomes = []
-    for ticker in tickers:
+    outcomes: list[FetchOutcome] = []
+    unreachable = 0
+    for position, ticker in enumerate(tickers):
         try:
             outcomes.append(fetch_one(store, source, ticker, start, end, exchange, now))
+        except Unreachable as exc:
+            outcomes.append(FetchOutcome(ticker, "failed", message=str(exc)))
+            unreachable += 1
+            nothing_worked = unreachable == len(outcomes)
+            if nothing_worked and (exc.name_not_resolved or unreachable >= BREAKER_FAILURES):
+                rest = tickers[position + 1 :]
+                reason = f"not tried: {source.name} unreachable ({exc})"
+                outcomes += [FetchOutcome(t, "failed", message=reason) for t in rest]
+                if rest:
+                    log.warning(
+                        "%s is unreachable; not trying the other %d ticker(s)", source.name, len(rest)
+                    )
+                break
         except TickerNotFound as exc:
             outcomes.append(FetchOutcome(ticker, "not found", message=str(exc)))
         except TemporaryError as exc:

@@ -303,3 +303,57 @@ def test_from_csv_without_ticker_is_a_usage_error(cli, store, tmp_path):
     csv.write_text("Date,Close\n2020-01-02,1.0\n")
     result = cli("fetch", "--from-csv", csv, "--store", store.root)
     assert result.exit_code == 2 and "--from-csv FILE and --ticker NAME go together" in result.stderr
+
+
+def test_an_unreachable_yahoo_trips_the_breaker_after_two_tickers_and_exits_75(
+    cli, store, sample_prices, offline_yahoo
+):
+    names = ["GOOG", "KO", "AAPL", "JPM", "XOM"]
+    for name in names:
+        offline_yahoo.histories[name] = sample_prices(name)
+        offline_yahoo.faults[name] = [
+            requests.exceptions.ConnectionError("[Errno 101] Network is unreachable")
+        ] * 100
+
+    result = cli("fetch", *names, "--store", store.root)
+
+    assert result.exit_code == 75
+    assert {symbol for symbol, _ in offline_yahoo.chart_requests} == {"GOOG", "KO"}  # the rest never tried
+    assert len(offline_yahoo.sleeps) == 8  # two tickers' retries, not five
+    assert "5 of 5 tickers not stored" in result.stderr
+    assert "yahoo is unreachable; not trying the other 3 ticker(s)" in result.stderr
+
+
+def test_a_name_that_does_not_resolve_trips_the_breaker_at_once(cli, store, sample_prices, offline_yahoo):
+    for name in ("GOOG", "KO"):
+        offline_yahoo.histories[name] = sample_prices(name)
+        offline_yahoo.faults[name] = [
+            requests.exceptions.ConnectionError(
+                "NameResolutionError: Failed to resolve 'query2.finance.yahoo.com'"
+            )
+        ] * 100
+    result = cli("fetch", "GOOG", "KO", "--store", store.root)
+    assert result.exit_code == 75
+    assert {symbol for symbol, _ in offline_yahoo.chart_requests} == {"GOOG"}
+
+
+def test_the_breaker_stays_closed_once_a_ticker_was_fetched(cli, store, sample_prices, offline_yahoo):
+    for name in ("GOOG", "KO", "AAPL"):
+        offline_yahoo.histories[name] = sample_prices(name)
+    for name in ("KO", "AAPL"):
+        offline_yahoo.faults[name] = [requests.exceptions.ConnectionError("connection refused")] * 100
+    result = cli("fetch", "GOOG", "KO", "AAPL", "--store", store.root)
+    assert result.exit_code == 75
+    assert {symbol for symbol, _ in offline_yahoo.chart_requests} == {"GOOG", "KO", "AAPL"}  # all tried
+    assert store.tickers() == ["GOOG"]
+
+
+def test_every_retry_is_logged_to_the_log_file(cli, store, sample_prices, offline_yahoo, tmp_path):
+    offline_yahoo.histories["GOOG"] = sample_prices("GOOG")
+    offline_yahoo.faults["GOOG"] = [requests.exceptions.ReadTimeout("read timed out")] * 2
+    log_file = tmp_path / "fetch.log"
+    result = cli("--quiet", "--log-file", log_file, "fetch", "GOOG", "--store", store.root)
+    assert result.exit_code == 0, result.stderr
+    text = log_file.read_text()
+    assert "GOOG: attempt 1 failed (ReadTimeout: read timed out); retrying in 1 s" in text
+    assert "GOOG: attempt 2 failed" in text

@@ -19,7 +19,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from stockrnn.errors import DataError, TemporaryError
+from stockrnn.errors import DataError, TemporaryError, Unreachable
 from stockrnn.sources import YAHOO_COLUMNS
 from stockrnn.store import PRICE_COLUMNS
 
@@ -32,6 +32,29 @@ class TickerNotFound(Exception):
 
 class _Transient(Exception):
     """A failure worth retrying (rate limit, network, malformed reply)."""
+
+
+class _Unreachable(_Transient):
+    """No connection at all: refused, no route, or the host name did not resolve."""
+
+
+# How requests, urllib3 and curl_cffi word a name that did not resolve.
+NAME_NOT_RESOLVED = (
+    "NameResolutionError",
+    "Failed to resolve",
+    "getaddrinfo",
+    "Name or service not known",
+    "nodename nor servname",
+    "Could not resolve host",
+    "Temporary failure in name resolution",
+)
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectionError", "ConnectTimeout", "DNSError"}) and "Read timed out" not in str(
+        exc
+    )
 
 
 class _ForwardToOurLogger(logging.Handler):
@@ -66,11 +89,28 @@ def _classify(exc: BaseException) -> BaseException:
         return TickerNotFound(f"Yahoo knows no symbol at {response.url.split('?')[0]}")
     if isinstance(exc, YFRateLimitError):
         return _Transient("rate limited by Yahoo (HTTP 429)")
+    if _is_connection_failure(exc):
+        return _Unreachable(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, (OSError, ValueError, KeyError, TypeError)):
         # requests' and curl_cffi's network errors are OSErrors; a truncated or malformed
         # reply surfaces as a JSON ValueError or a missing key inside yfinance's parser.
         return _Transient(f"{type(exc).__name__}: {exc}")
     return exc
+
+
+def _log_retry(ticker: str):
+    """Every retry in the log (--log-file keeps it even under --quiet): what failed, when again."""
+
+    def before_sleep(state) -> None:
+        log.info(
+            "%s: attempt %d failed (%s); retrying in %.0f s",
+            ticker,
+            state.attempt_number,
+            state.outcome.exception(),
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+    return before_sleep
 
 
 class YahooSource:
@@ -133,14 +173,16 @@ class YahooSource:
             wait=wait_exponential(multiplier=1, min=1, max=30),
             sleep=self.sleep,
             reraise=False,
+            before_sleep=_log_retry(ticker),
         )
         try:
             bars = retrying(self._download_once, ticker, start, end)
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            raise TemporaryError(
-                f"{ticker}: {last} (gave up after {exc.last_attempt.attempt_number} attempts)"
-            ) from None
+            message = f"{ticker}: {last} (gave up after {exc.last_attempt.attempt_number} attempts)"
+            if isinstance(last, _Unreachable):
+                raise Unreachable(message, any(text in str(last) for text in NAME_NOT_RESOLVED)) from None
+            raise TemporaryError(message) from None
         return self._to_store_schema(ticker, bars)
 
     def _to_store_schema(self, ticker: str, bars: pd.DataFrame) -> pd.DataFrame:
