@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(days=10)  # calendar days re-fetched before the last stored session
 EXTREME_LOG_MOVE = float(np.log(3.0))  # a session's move beyond 3x up or down is a split, not a market
 RESTATEMENT_RTOL = 1e-6
+SAMPLE_SYMBOLS = {"GSPC": "^GSPC"}  # sample files named otherwise than Yahoo names the series
 BREAKER_FAILURES = 2  # tickers in a row that cannot connect, before anything worked: stop trying  # Yahoo's prices round-trip exactly; anything more is a restatement
 
 
@@ -86,8 +87,9 @@ def fetch_one(
         return prices[prices["date"] <= closed].reset_index(drop=True)
 
     stored = store.read(ticker) if store.has(ticker) else None
+    symbol = store.source_symbol(ticker)  # GSPC in the store is ^GSPC at Yahoo
     if stored is None:
-        fresh = closed_only(source.history(ticker, start, end))
+        fresh = closed_only(source.history(symbol, start, end))
         if fresh.empty:
             return FetchOutcome(ticker, "not found", message="no closed sessions in range")
         store.write(ticker, fresh, origin=f"Yahoo {ticker}")
@@ -95,10 +97,10 @@ def fetch_one(
 
     last_stored = stored["date"].iloc[-1].date()
     fetch_from = start if start is not None else last_stored - OVERLAP
-    fresh = closed_only(source.history(ticker, fetch_from, end))
+    fresh = closed_only(source.history(symbol, fetch_from, end))
     if is_restated(stored, fresh):
         log.info("%s: adjusted close changed on stored sessions; refetching its whole history", ticker)
-        history = closed_only(source.history(ticker, None, end))
+        history = closed_only(source.history(symbol, None, end))
         store.write(ticker, history, origin=f"Yahoo {ticker}")
         return _outcome(ticker, "restated", history, len(history) - len(stored))
     merged = _merge(stored, fresh)

@@ -8,6 +8,7 @@ session, sorted by `date` (tz-naive session dates).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,6 +182,35 @@ class PriceStore:
 
     def has(self, ticker: str) -> bool:
         return self.ticker_file(ticker).is_file()
+
+    @property
+    def symbols_file(self) -> Path:
+        return self.root / "symbols.json"
+
+    def source_symbol(self, ticker: str) -> str:
+        """The symbol to ask the price source for: the ticker itself unless an alias was recorded
+        (the sample stores the S&P 500 as GSPC; Yahoo calls it ^GSPC)."""
+        return self._aliases().get(ticker, ticker)
+
+    def record_symbol(self, ticker: str, symbol: str) -> None:
+        aliases = {**self._aliases(), ticker: symbol}
+        text = json.dumps(aliases, indent=2, sort_keys=True) + "\n"
+        write_atomic(self.symbols_file, lambda tmp: tmp.write_text(text, encoding="utf-8"), root=self.root)
+
+    def _aliases(self) -> dict[str, str]:
+        if not self.symbols_file.is_file():
+            return {}
+        try:
+            aliases = json.loads(self.symbols_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(
+                f"{self.symbols_file}: unreadable ({exc}); delete it to ask the source by ticker"
+            ) from None
+        if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+            raise DataError(
+                f'{self.symbols_file}: expected {{"TICKER": "SYMBOL"}}; delete it to ask by ticker'
+            )
+        return aliases
 
     def read(self, ticker: str, last_rows: int | None = None) -> pd.DataFrame:
         """The ticker's stored history in date order; only its newest `last_rows` sessions if given."""

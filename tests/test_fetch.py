@@ -357,3 +357,20 @@ def test_every_retry_is_logged_to_the_log_file(cli, store, sample_prices, offlin
     text = log_file.read_text()
     assert "GOOG: attempt 1 failed (ReadTimeout: read timed out); retrying in 1 s" in text
     assert "GOOG: attempt 2 failed" in text
+
+
+def test_the_sample_remembers_that_yahoo_calls_gspc_caret_gspc(cli, store, sample_prices, offline_yahoo):
+    """The cron form `stockrnn fetch` after `fetch --sample` must ask Yahoo for ^GSPC, not GSPC."""
+    from urllib.parse import unquote
+
+    assert cli("fetch", "--sample", "--store", store.root).exit_code == 0
+    for name in store.tickers():
+        offline_yahoo.histories["^GSPC" if name == "GSPC" else name] = sample_prices(name)
+
+    result = cli("fetch", "--store", store.root)
+
+    assert result.exit_code == 0, result.stderr
+    asked = {unquote(symbol) for symbol, _ in offline_yahoo.chart_requests}
+    assert "^GSPC" in asked and "GSPC" not in asked
+    assert store.source_symbol("GSPC") == "^GSPC" and store.source_symbol("KO") == "KO"
+    assert "GSPC" in store.tickers() and "^GSPC" not in store.tickers()  # stored under its own name

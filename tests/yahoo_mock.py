@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pandas as pd
 import requests
@@ -109,7 +109,7 @@ class FakeYahoo:
         if not match:
             context.status_code = 404
             return "<html>not here</html>"
-        symbol = match["symbol"]
+        symbol = unquote(match["symbol"])  # yfinance URL-encodes ^GSPC as %5EGSPC
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.chart_requests.append((symbol, query))
         pending = self.faults.get(symbol)

@@ -73,6 +73,8 @@ def fetch(
                 fetching.import_csv(store, csv_file, normalize_ticker(csv_file.stem), "sample")
                 for csv_file in sorted(paths.sample_dir().glob("*.csv"))
             ]
+            for ticker, symbol in fetching.SAMPLE_SYMBOLS.items():
+                store.record_symbol(ticker, symbol)  # so the cron form `stockrnn fetch` updates them
         else:
             from stockrnn.sources.yahoo import YahooSource
 
