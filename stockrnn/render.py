@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from rich.table import Table
 
 
@@ -35,9 +36,16 @@ def store_table(root: Path, summaries) -> Table:
             s.first.date().isoformat(),
             s.last.date().isoformat(),
             s.source,
-            s.fetched_at.strftime("%Y-%m-%d %H:%M UTC"),
+            instant(s.fetched_at),
         )
     return table
+
+
+def instant(value) -> str:
+    """Every time stockrnn shows, one way: ISO 8601 in UTC with a T, to the second."""
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cell(scores: dict, key: str, digits: int = 4) -> str:
@@ -188,7 +196,7 @@ def runs_table(root: Path, found, latest: str) -> Table:
         headline = run.manifest.headline
         table.add_row(
             run.run_id,
-            run.manifest.created_at,
+            instant(run.manifest.created_at),
             ModelConfig.model_validate(run.config["model"]).label,
             ",".join(run.manifest.tickers),
             str(run.manifest.horizon),
@@ -271,7 +279,7 @@ def backtests_table(root: Path, found) -> Table:
         plan = manifest["plan"]
         table.add_row(
             backtest.backtest_id,
-            manifest["created_at"],
+            instant(manifest["created_at"]),
             ",".join(manifest["tickers"]),
             str(manifest["horizon"]),
             f"{plan['folds']} x {plan['step']}",

@@ -239,3 +239,13 @@ def test_help_names_what_each_option_takes(cli):
     fetch, train = cli("fetch", "-h").stdout, cli("train", "-h").stdout
     assert "[TICKER]..." in fetch and "--lock-timeout SECONDS" in fetch and "--start YYYY-MM-DD" in fetch
     assert "--model gru|lstm|rnn" in train and "--set SECTION.KEY=VALUE" in train
+
+
+def test_every_time_a_table_shows_is_iso_8601_utc_with_a_t():
+    from stockrnn.render import instant
+
+    assert instant("2026-11-23T15:36:11.191575+00:00") == "2026-11-23T15:36:11Z"
+    assert instant("2026-11-23T10:36:11-05:00") == "2026-11-23T15:36:11Z"
+    import pandas as pd
+
+    assert instant(pd.Timestamp("2026-11-23 15:35", tz="UTC")) == "2026-11-23T15:35:00Z"
