@@ -233,6 +233,12 @@ class PriceStore:
                     f"{path}: {_schema_difference(file.schema_arrow)}; {_REFETCH.format(ticker=ticker)}"
                 )
             return file.read(columns=columns)
+        except PermissionError:
+            # Another account's file, or a mode this user may not read: the data may be fine.
+            raise MissingInputError(
+                f"{path}: permission denied reading it; check its owner and mode (run stockrnn as the "
+                "account that fetched it), the data itself may be fine"
+            ) from None
         except (pa.ArrowException, OSError) as exc:
             raise DataError(
                 f"{path}: unreadable Parquet file ({exc}); {_REFETCH.format(ticker=ticker)}"

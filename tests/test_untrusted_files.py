@@ -238,3 +238,21 @@ def test_latest_follows_the_run_ids_stockrnn_wrote_not_a_created_at_in_the_futur
     result = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["forecasts"][0]["run_id"] == run_id
+
+
+def test_a_store_file_this_user_may_not_read_is_never_called_damaged(cli, store, sample_prices, monkeypatch):
+    """Files another account wrote (or a umask of 077): say so, and never advise deleting good data."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    store.write("KO", sample_prices("KO"), origin="test")
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(pq, "ParquetFile", denied)
+    result = cli("store", "--store", store.root)
+    assert result.exit_code == 66
+    assert "permission denied reading it; check its owner and mode" in result.stderr
+    assert "delete" not in result.stderr
