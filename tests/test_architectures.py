@@ -212,7 +212,7 @@ def _short_history_config(old, *extra):
         None,
         [
             "data.tickers=['OLD', 'NEW']",
-            "features.lookback=30",
+            "features.lookback=50",
             f"split.train_end={old['date'].iloc[-20].date()}",
             f"split.val_end={old['date'].iloc[-10].date()}",
             "model.hidden_size=8",
@@ -232,7 +232,7 @@ def test_a_recent_listing_is_refused_without_min_history_and_trained_and_forecas
 
     old = _panel_store_with_a_new_listing(store)
     with pytest.raises(
-        DataError, match=r"NEW: 20 sessions up to .* need at least 32 .* set a lower features.min_history"
+        DataError, match=r"NEW: 20 sessions up to .* need at least 52 .* set a lower features.min_history"
     ):
         pipeline.train(_short_history_config(old), store, tmp_path / "runs")
     config = _short_history_config(old, "features.min_history=8")
@@ -241,7 +241,7 @@ def test_a_recent_listing_is_refused_without_min_history_and_trained_and_forecas
     run = load_run(tmp_path / "runs", outcome.run_id)
     now = pd.Timestamp(old["date"].iloc[-1]).tz_localize("UTC") + pd.Timedelta(hours=22)
     frame = forecast_frame(run, store, None, now, allow_stale=True)
-    assert set(frame["ticker"]) == {"OLD", "NEW"}  # NEW's window is 40 sessions: full
+    assert set(frame["ticker"]) == {"OLD", "NEW"}  # NEW's newest window: 39 sessions, left-padded to 50
     assert np.isfinite(frame.filter(like="close").to_numpy(dtype=float)).all()
 
 
@@ -254,10 +254,10 @@ def test_short_windows_start_at_min_history_and_never_reach_into_another_ticker(
     new_rows = np.flatnonzero(panel.ticker_ids == panel.tickers.index("NEW"))
     new_ends = data.train_ends[panel.ticker_ids[data.train_ends] == panel.tickers.index("NEW")]
     assert new_ends[0] == new_rows[0] + 7  # the first window holds exactly 8 of NEW's sessions
-    windows = panel.windows_at(new_ends[:3], 30)  # (3, L, F)
-    for i in range(3):  # 22, 21, 20 rows of padding, then NEW's own sessions
-        assert (windows[i, : 22 - i] == 0).all() and (windows[i, 22 - i :] != 0).all()
-    tensors = PanelTensors(panel, 30, torch.device("cpu"), 1, 8)
+    windows = panel.windows_at(new_ends[:3], 50)  # (3, L, F)
+    for i in range(3):  # 42, 41, 40 rows of padding, then NEW's own sessions
+        assert (windows[i, : 42 - i] == 0).all() and (windows[i, 42 - i :] != 0).all()
+    tensors = PanelTensors(panel, 50, torch.device("cpu"), 1, 8)
     x, lengths, _ = tensors.batch(torch.from_numpy(new_ends[:3]))
     assert lengths.tolist() == [8, 9, 10]
     np.testing.assert_array_equal(x[0].numpy(), windows[0].astype("float32"))
