@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import html
-from datetime import datetime, timezone
 from pathlib import Path
 
 from stockrnn import charts
-from stockrnn.atomic import write_atomic
 from stockrnn.report import Chart
-from stockrnn.report_html import STYLE, _number, _p
+from stockrnn.report_html import _number, _p, write_page
 
 COLUMNS = (
     "#",
@@ -73,25 +70,14 @@ def write_compare_report(comparison, out: Path, png_dir: Path | None = None) -> 
 
     board = comparison.leaderboard
     found = [ratio_chart(board)]
-    figures = "".join(
-        f'<figure><img alt="{html.escape(c.title)}" src="data:image/png;base64,'
-        f'{base64.b64encode(c.png).decode("ascii")}"><figcaption>{html.escape(c.caption)}</figcaption></figure>'
-        for c in found
-    )
     candidates = ", ".join(html.escape(name) for name in comparison.manifest["candidates"])
     plan = comparison.manifest.get("plan")
     how = f"{plan['folds']} walk-forward folds of {plan['step']} sessions" if plan else "one test split"
-    made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    verdict = "".join(f"<li>{html.escape(line)}</li>" for line in leaderboard_verdict(board).splitlines())
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>stockrnn compare {html.escape(comparison.compare_id)}"
-        f"</title><style>{STYLE}</style></head><body><h1>stockrnn compare {html.escape(comparison.compare_id)}</h1>"
-        f"<p>Written {made}. Candidates {candidates} and every baseline, fitted on the same data and scored on "
-        f"the same origins ({how}); p-values: Diebold-Mariano (HLN) on per-date {html.escape(board['loss_tested'])} loss.</p>"
-        f"<ul>{verdict}</ul>{figures}{leaderboard_html(board)}</body></html>"
+    intro = (
+        f"Candidates {candidates} and every baseline, fitted on the same data and scored on the same origins "
+        f"({how}); p-values: Diebold-Mariano (HLN) on per-date {html.escape(board['loss_tested'])} loss."
     )
-    write_atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    if png_dir is not None:
-        for chart in found:
-            write_atomic(png_dir / f"{chart.name}.png", lambda tmp, c=chart: tmp.write_bytes(c.png))
+    verdict = "".join(f"<li>{html.escape(line)}</li>" for line in leaderboard_verdict(board).splitlines())
+    body = f"<ul>{verdict}</ul>{leaderboard_html(board)}"
+    write_page(out, f"stockrnn compare {comparison.compare_id}", intro, body, found, png_dir)
     return found

@@ -7,19 +7,16 @@ training history), so a report needs neither the store nor torch, and says nothi
 
 from __future__ import annotations
 
-import base64
 import html
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from stockrnn import charts
-from stockrnn.atomic import write_atomic
 from stockrnn.quantiles import central_intervals, level_name
-from stockrnn.report_html import STYLE, folds_table, headline_table
+from stockrnn.report_html import folds_table, headline_table, write_page
 
 TICKER_LIMIT = 6  # above this, the 3 worst and 3 best tickers by pinball loss ratio to naive
 HISTORY_SESSIONS = 120
@@ -240,22 +237,8 @@ def write_report(source: Source, out: Path, png_dir: Path | None = None) -> list
     from stockrnn.render import edge_verdict
 
     found = build_charts(source)
-    figures = "".join(
-        f'<figure><img alt="{html.escape(c.title)}" src="data:image/png;base64,'
-        f'{base64.b64encode(c.png).decode("ascii")}"><figcaption>{html.escape(c.caption)}</figcaption></figure>'
-        for c in found
-    )
     folds = folds_table(source.folds, source.fold_metrics) if source.folds else ""
-    made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>stockrnn {source.kind} {html.escape(source.name)}"
-        f"</title><style>{STYLE}</style></head><body><h1>stockrnn {source.kind} {html.escape(source.name)}</h1>"
-        f"<p>Written {made}. Every figure is on forecast origins the model never trained on.</p>"
-        f"{headline_table(source.metrics)}<p>{html.escape(edge_verdict(source.metrics))}</p>"
-        f"{folds}{figures}</body></html>"
-    )
-    write_atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    if png_dir is not None:
-        for chart in found:
-            write_atomic(png_dir / f"{chart.name}.png", lambda tmp, c=chart: tmp.write_bytes(c.png))
+    body = f"{headline_table(source.metrics)}<p>{html.escape(edge_verdict(source.metrics))}</p>{folds}"
+    intro = "Every figure is on forecast origins the model never trained on."
+    write_page(out, f"stockrnn {source.kind} {source.name}", intro, body, found, png_dir)
     return found

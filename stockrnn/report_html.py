@@ -86,3 +86,28 @@ caption { text-align: left; font-weight: bold; padding: 0.3em 0; }
 figure { margin: 1.5em 0; } figcaption { font-size: 0.85em; color: #555; }
 img { max-width: 100%; }
 """
+
+
+def write_page(out, title: str, intro: str, body: str, charts: list, png_dir=None) -> None:
+    """One self-contained HTML page: title, a line of what it is, body, then the charts as embedded
+    PNGs (and as files in `png_dir`); each file is written whole or not at all."""
+    import base64
+    from datetime import datetime, timezone
+
+    from stockrnn.atomic import write_atomic
+
+    figures = "".join(
+        f'<figure><img alt="{html.escape(c.title)}" src="data:image/png;base64,'
+        f'{base64.b64encode(c.png).decode("ascii")}"><figcaption>{html.escape(c.caption)}</figcaption></figure>'
+        for c in charts
+    )
+    made = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>Written {made}. {intro}</p>"
+        f"{body}{figures}</body></html>"
+    )
+    write_atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    if png_dir is not None:
+        for chart in charts:
+            write_atomic(png_dir / f"{chart.name}.png", lambda tmp, c=chart: tmp.write_bytes(c.png))
