@@ -127,24 +127,19 @@ def save_run(
     test_predictions: pd.DataFrame,
     lock_timeout: float = 30.0,
 ) -> Path:
-    import io
-
     import torch
 
     from stockrnn.run_schema import CHECKSUM, checksum, weights_digest
 
-    buffer = io.BytesIO()
-    torch.save(state_dict, buffer)
-    weights = buffer.getvalue()
-
     def write(staging: Path, final_id: str) -> None:
-        final = replace(manifest, run_id=final_id, weights_sha256=weights_digest(weights)).to_json()
+        torch.save(state_dict, staging / "model.pt")  # first: the manifest records its digest
+        digest = weights_digest((staging / "model.pt").read_bytes())
+        final = replace(manifest, run_id=final_id, weights_sha256=digest).to_json()
         as_read = json.loads(json.dumps(strict_json(final)))  # what a later load will see
         final[CHECKSUM] = checksum(json.loads(json.dumps(strict_json(config))), as_read)
         _write_json(staging / "config.json", config)
         _write_json(staging / "manifest.json", final)
         _write_json(staging / "metrics.json", metrics)
-        (staging / "model.pt").write_bytes(weights)
         test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
 
     return publish_folder(Path(runs_root), run_id, write, lock_timeout, f"the runs folder {runs_root}")
