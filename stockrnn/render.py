@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 from rich.table import Table
 
 
@@ -43,6 +42,8 @@ def store_table(root: Path, summaries) -> Table:
 
 def instant(value) -> str:
     """Every time stockrnn shows, one way: ISO 8601 in UTC with a T, to the second."""
+    import pandas as pd  # not at import: `stockrnn --help` must stay fast
+
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
