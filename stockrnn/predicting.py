@@ -98,7 +98,14 @@ def forecast_frame(
             f"run {run.run_id} gives non-finite forecasts for {', '.join(bad)}; its weights or scalers are "
             "damaged: retrain (nothing was written)"
         )
-    return forecast_rows(run, config.model.label, exchange, panel, ends, forecast)
+    frame = forecast_rows(run, config.model.label, exchange, panel, ends, forecast)
+    if network.attention is not None:
+        # Attention runs: which of the window's sessions each horizon's forecast looked at, oldest
+        # first (the last weight is the asof session); a padded short window has zeros in front.
+        frame["attention"] = list(
+            network.attention.reshape(-1, network.attention.shape[-1]).astype("float32")
+        )
+    return frame
 
 
 def _refuse_stale(panel: Panel, tickers: list[str], exchange: str, closed, stale_sessions: int) -> None:

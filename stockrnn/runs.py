@@ -106,6 +106,8 @@ def strict_json(data):
         return {key: strict_json(value) for key, value in data.items()}
     if isinstance(data, (list, tuple)):
         return [strict_json(value) for value in data]
+    if hasattr(data, "tolist") and hasattr(data, "ndim"):  # a NumPy array or scalar: plain numbers
+        return strict_json(data.tolist())
     if isinstance(data, float) and not math.isfinite(data):
         return None
     return data

@@ -293,3 +293,39 @@ def test_every_architecture_trains_evaluates_saves_loads_and_predicts_from_the_c
     rows = json.loads(predicted.stdout)["forecasts"]
     assert [row["horizon"] for row in rows] == [1, 2, 3]
     assert all(row["close_p05"] <= row["close_p50"] <= row["close_p95"] for row in rows)
+
+
+def test_predict_of_an_attention_run_writes_each_forecasts_weights_over_its_window(cli, store, tmp_path):
+    import json
+
+    from stockrnn.forecast import read_forecasts
+
+    store.write("SYN", prices_from_returns(ar1_returns(500, phi=0.4)), origin="test")
+    folders = ["--store", store.root, "--runs", tmp_path / "runs"]
+    small = ["--set", "features.lookback=12", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
+    for architecture in ("attention", "recurrent"):
+        trained = cli(
+            "train",
+            "--ticker",
+            "SYN",
+            "--architecture",
+            architecture,
+            "--horizon",
+            "3",
+            "--epochs",
+            "1",
+            *small,
+            *folders,
+        )
+        assert trained.exit_code == 0, trained.stderr
+        out = tmp_path / architecture
+        assert cli("predict", "--allow-stale", *folders, "--out", out, "--json").exit_code == 0
+        written = read_forecasts(out)
+        if architecture == "attention":
+            weights = np.stack(written["attention"].to_numpy())  # (H, L) for the one ticker
+            assert weights.shape == (3, 12)
+            np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-5)
+            again = json.loads(cli("predict", "--allow-stale", *folders, "--out", out, "--json").stdout)
+            assert [len(row["attention"]) for row in again["forecasts"]] == [12, 12, 12]  # numbers, not text
+        else:
+            assert "attention" not in written.columns
