@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,9 +11,11 @@ import pandas as pd
 
 from stockrnn.config import Config
 from stockrnn.errors import DataError
-from stockrnn.features import chosen_names, compute_features, warmup_rows
+from stockrnn.features import chosen_names, compute_features, extreme_moves, warmup_rows
 from stockrnn.store import PriceStore, normalize_ticker
 from stockrnn.windows import FitData, Panel, SplitDates, build_panel, split_dates
+
+log = logging.getLogger("stockrnn")
 
 
 def load_feature_frames(
@@ -45,18 +48,14 @@ def fingerprint(frames: dict[str, pd.DataFrame], until: pd.Timestamp) -> str:
 
 def _warn_extreme_moves(frames: dict[str, pd.DataFrame]) -> None:
     """Training on an unadjusted split teaches the model a -90% day: say so, naming the date."""
-    import logging
-
-    log = logging.getLogger("stockrnn")
     for ticker, frame in frames.items():
-        returns = np.diff(np.log(frame["price"].to_numpy()))
-        for i in np.flatnonzero(np.abs(returns) > np.log(3.0)):
+        for day, ratio in extreme_moves(frame["date"], frame["price"]):
             log.warning(
                 "%s: the price moves x%.3g on %s (more than 3x in a session); an unadjusted split? "
                 "Training learns it as a market move",
                 ticker,
-                float(np.exp(returns[i])),
-                frame["date"].iloc[i + 1].date(),
+                ratio,
+                day,
             )
 
 

@@ -45,6 +45,19 @@ def feature_names(all_prices: list[pd.DataFrame], target: str) -> list[str]:
     return names
 
 
+EXTREME_MOVE = 3.0  # a session's price ratio beyond 3x up or down is an unadjusted split, not a market
+
+
+def extreme_moves(dates: pd.Series, price) -> list[tuple[object, float]]:
+    """(date, ratio) of each session whose price is more than 3x (or under 1/3) the session before's:
+    what an unadjusted split looks like (10:1 gives 0.1). `price` is the price basis, so a split the
+    adjusted close accounts for does not show."""
+    price = np.asarray(price, dtype="float64")
+    ratio = price[1:] / price[:-1]
+    jumps = np.flatnonzero(np.abs(np.log(ratio)) > np.log(EXTREME_MOVE))
+    return [(pd.Timestamp(dates.iloc[i + 1]).date(), float(ratio[i])) for i in jumps]
+
+
 def chosen_names(all_prices: list[pd.DataFrame], target: str, inputs: list[str] | None) -> list[str]:
     """The feature columns, target first: `inputs` when given (checked against the data), else the defaults."""
     if inputs is None:

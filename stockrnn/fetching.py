@@ -18,17 +18,16 @@ import pandas as pd
 
 from stockrnn.calendar import last_closed_session
 from stockrnn.errors import DataError, TemporaryError, Unreachable
-from stockrnn.features import has_ohlcv, price_basis
+from stockrnn.features import extreme_moves, has_ohlcv, price_basis
 from stockrnn.sources.csv import read_yahoo_csv
 from stockrnn.store import PriceStore
 
 log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(days=10)  # calendar days re-fetched before the last stored session
-EXTREME_LOG_MOVE = float(np.log(3.0))  # a session's move beyond 3x up or down is a split, not a market
-RESTATEMENT_RTOL = 1e-6
+RESTATEMENT_RTOL = 1e-6  # Yahoo's prices round-trip exactly; anything more is a restatement
 SAMPLE_SYMBOLS = {"GSPC": "^GSPC"}  # sample files named otherwise than Yahoo names the series
-BREAKER_FAILURES = 2  # tickers in a row that cannot connect, before anything worked: stop trying  # Yahoo's prices round-trip exactly; anything more is a restatement
+BREAKER_FAILURES = 2  # tickers in a row that cannot connect, before anything worked: stop trying
 
 
 class PriceSource(Protocol):
@@ -195,19 +194,21 @@ def first_conflict(stored: pd.DataFrame, fresh: pd.DataFrame):
     """(date, column, stored value, file value, sessions that differ) for the earliest shared session
     whose values differ, or None. Missing on both sides agrees; missing on one side differs."""
     both = stored.merge(fresh, on="date", suffixes=("_stored", "_file"))
-    differs = np.zeros(len(both), dtype=bool)
-    first_column: dict[int, str] = {}
-    for column in COMPARED:
-        a = both[f"{column}_stored"].to_numpy(dtype="float64", na_value=np.nan)
-        b = both[f"{column}_file"].to_numpy(dtype="float64", na_value=np.nan)
-        unequal = ~(np.isclose(a, b, rtol=1e-9, atol=0.0) | (np.isnan(a) & np.isnan(b)))
-        for row in np.flatnonzero(unequal & ~differs):
-            first_column[int(row)] = column
-        differs |= unequal
+
+    def values(column: str, side: str) -> np.ndarray:
+        return both[f"{column}_{side}"].to_numpy(dtype="float64", na_value=np.nan)
+
+    unequal = np.column_stack(  # (shared sessions, columns)
+        [
+            ~(np.isclose(a, b, rtol=1e-9, atol=0.0) | (np.isnan(a) & np.isnan(b)))
+            for a, b in ((values(c, "stored"), values(c, "file")) for c in COMPARED)
+        ]
+    )
+    differs = unequal.any(axis=1)
     if not differs.any():
         return None
-    row = int(np.flatnonzero(differs)[0])
-    column = first_column[row]
+    row = int(np.argmax(differs))
+    column = COMPARED[int(np.argmax(unequal[row]))]
     old, new = both[f"{column}_stored"].iloc[row], both[f"{column}_file"].iloc[row]
     return both["date"].iloc[row].date(), column, old, new, int(differs.sum())
 
@@ -225,18 +226,9 @@ def _refuse_mixed_columns(path: Path, ticker: str, stored: pd.DataFrame, merged:
     )
 
 
-def extreme_moves(prices: pd.DataFrame) -> list[tuple[date, float]]:
-    """(date, ratio) where the price basis moves more than 3x in a session: an unadjusted split
-    looks like this (a 10:1 split: ratio 0.1), and the adjusted close did not explain it."""
-    basis = price_basis(prices)
-    ratio = basis[1:] / basis[:-1]
-    jumps = np.flatnonzero(np.abs(np.log(ratio)) > EXTREME_LOG_MOVE)
-    return [(prices["date"].iloc[i + 1].date(), float(ratio[i])) for i in jumps]
-
-
 def _warn_extreme_moves(ticker: str, prices: pd.DataFrame, dates: pd.Series) -> None:
     new = set(pd.DatetimeIndex(dates).date)
-    for day, ratio in extreme_moves(prices):
+    for day, ratio in extreme_moves(prices["date"], price_basis(prices)):
         if day in new:
             log.warning(
                 "%s: the price moves x%.3g on %s (more than 3x in a session) and the adjusted close does "

@@ -11,6 +11,7 @@ into an earlier split but no target of a training window reaches validation or t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -139,17 +140,22 @@ class Panel:
             keep &= target_dates <= np.datetime64(until)
         return r[keep]
 
-    def ticker_starts(self) -> np.ndarray:
-        """(R,) the first row of each row's ticker (a ticker's rows are contiguous)."""
+    @cached_property
+    def _first_rows(self) -> np.ndarray:
+        """(T,) the first row of each ticker's block, ascending (a ticker's rows are contiguous)."""
         ids = self.ticker_ids
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-        return starts[np.searchsorted(starts, np.arange(len(ids)), side="right") - 1]
+        return np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+
+    def ticker_starts(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The first row of the ticker of each of `rows` (every row when None)."""
+        rows = np.arange(len(self.ticker_ids)) if rows is None else np.asarray(rows)
+        return self._first_rows[np.searchsorted(self._first_rows, rows, side="right") - 1]
 
     def windows_at(self, ends: np.ndarray, lookback: int) -> np.ndarray:
         """(n, L, F) float64 copies of the windows ending on `ends`; rows before a window's ticker
         starts are zero (left padding, the training mean under the standard scaler)."""
         rows = np.asarray(ends)[:, None] - lookback + 1 + np.arange(lookback)  # (n, L)
-        real = rows >= self.ticker_starts()[ends][:, None]
+        real = rows >= self.ticker_starts(ends)[:, None]
         return self.features[np.clip(rows, 0, None)].astype("float64") * real[..., None]
 
     def sliding_windows(self, lookback: int) -> np.ndarray:
@@ -228,7 +234,7 @@ class FitData:
         if len(ends) == 0:
             return np.empty(0)
         last = target_rows(ends[-1:], self.horizon)[0, -1]
-        ticker_first_row = int(np.argmax(self.panel.ticker_ids == ticker_index))
-        first = max(ends[0] - self.lookback + 1, ticker_first_row)  # a short, left-padded window starts later
+        # A short, left-padded window starts at its ticker's first row, not lookback rows back.
+        first = max(ends[0] - self.lookback + 1, int(self.panel.ticker_starts(ends[:1])[0]))
         price = self.panel.price[first : last + 1]
         return np.diff(np.log(price))

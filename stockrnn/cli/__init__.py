@@ -42,26 +42,29 @@ METAVARS = {
 
 def _readable_metavars() -> None:
     """Give every option and argument a metavar, before typer builds the click commands."""
+    import typing
+
     import typer.models
 
     for command in app.registered_commands:
+        hints = typing.get_type_hints(inspect.unwrap(command.callback))  # once per command
         for name, parameter in inspect.signature(command.callback).parameters.items():
-            info = parameter.default
-            is_flag = str(parameter.annotation) == "bool"
-            if isinstance(info, typer.models.ParameterInfo) and info.metavar is None and not is_flag:
-                enum_choices = getattr(_annotation_enum(command.callback, name), "__members__", None)
-                info.metavar = "|".join(enum_choices) if enum_choices else METAVARS.get(name, name.upper())
+            info, hint = parameter.default, hints.get(name)
+            if not isinstance(info, typer.models.ParameterInfo) or info.metavar is not None or hint is bool:
+                continue
+            choices = _enum_choices(hint)
+            info.metavar = "|".join(choices) if choices else METAVARS.get(name, name.upper())
 
 
-def _annotation_enum(callback, name: str):
+def _enum_choices(hint) -> list[str]:
+    """The values of an Enum annotation (also inside `X | None`), else []."""
     import typing
     from enum import Enum
 
-    hints = typing.get_type_hints(inspect.unwrap(callback))
-    for candidate in typing.get_args(hints.get(name)) or (hints.get(name),):
+    for candidate in typing.get_args(hint) or (hint,):
         if isinstance(candidate, type) and issubclass(candidate, Enum):
-            return candidate
-    return None
+            return list(candidate.__members__)
+    return []
 
 
 def _no_type_after_arguments() -> None:
