@@ -101,8 +101,6 @@ class Entrant:
     seconds: float
     seconds_per_epoch: float | None
     parameters: int | None
-    epochs_run: int | None = None
-    best_epoch: int | None = None
 
 
 def leaderboard(
@@ -201,8 +199,6 @@ def fit_candidates(candidates: list[Candidate], data, device, on_candidate=None,
             time.perf_counter() - started,
             result.seconds_per_epoch,
             parameter_count(network.model),
-            len(result.history),
-            result.best_epoch,
         )
         forecasters[candidate.name] = network
         if on_candidate:

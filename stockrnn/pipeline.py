@@ -336,7 +336,6 @@ def _compare_walking_forward(candidates, store, runs_root, device, plan, on_cand
             result.fit_seconds["model"],
             float(np.mean(epochs)) if epochs else None,
             parameter_count(model),
-            sum(fold.epochs_run or 0 for fold in result.folds),
         )
         if on_candidate:
             on_candidate(candidate, entrants[candidate.name], index, len(candidates))
