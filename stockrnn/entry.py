@@ -11,6 +11,8 @@ import sys
 def _interrupt(signum, _frame) -> None:
     from stockrnn.errors import Interrupted
 
+    if Interrupted.received is None:
+        Interrupted.received = signum
     raise Interrupted(signum)
 
 
@@ -57,9 +59,17 @@ def main() -> None:
 
         app(args=hoist_global_options(sys.argv[1:]))
     except KeyboardInterrupt as exc:  # before a command's own handler was running
-        signum = getattr(exc, "signum", signal.SIGINT)
-        print(
-            "Error: " + ("terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"),
-            file=sys.stderr,
-        )
-        sys.exit(128 + signum)
+        _say_interrupted(getattr(exc, "signum", signal.SIGINT))
+    except SystemExit:
+        from stockrnn.errors import Interrupted
+
+        if Interrupted.received is not None and not Interrupted.reported:
+            _say_interrupted(Interrupted.received)  # typer's silent exit 130 for a signal while parsing
+        raise
+
+
+def _say_interrupted(signum: int) -> None:
+    from stockrnn.errors import Interrupted
+
+    print(f"Error: {Interrupted.describe(signum)}", file=sys.stderr)
+    sys.exit(128 + signum)

@@ -62,10 +62,22 @@ class UsageError(StockrnnError):
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived: unwind (finally blocks clean up), then exit 128 + the signal."""
 
+    # The first signal entry.py's handler saw, and whether a command's error handler has said so.
+    # typer turns an interrupt that lands outside the command (while parsing) into a silent exit
+    # 130, so entry.py says it then, with the right code for SIGTERM too.
+    received: int | None = None
+    reported: bool = False
+
     def __init__(self, signum: int, detail: str = ""):
         super().__init__(signum)
         self.signum = signum
         self.detail = detail  # what was kept, e.g. the run saved with the best epoch so far
+
+    @staticmethod
+    def describe(signum: int) -> str:
+        import signal
+
+        return "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
 
 
 # OSErrors that mean "this output cannot be written here", whichever call site meets them.

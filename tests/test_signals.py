@@ -89,3 +89,40 @@ def test_ctrl_c_while_still_importing_exits_130_without_a_traceback(tmp_path):
         pytest.skip("the command finished before the signal arrived")
     assert process.returncode == 130
     assert stderr.strip() == "Error: interrupted"
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "line"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_while_the_command_line_is_parsed_still_says_so_with_its_code(
+    tmp_path, monkeypatch, capsys, signum, code, line
+):
+    """typer turns an interrupt outside the command (while parsing) into a silent exit 130; the
+    entry point says it and keeps 143 for SIGTERM. The signal is simulated where the global-option
+    callback configures logging, which runs before the command's own error handler."""
+    import importlib
+
+    from stockrnn import entry
+    from stockrnn.errors import Interrupted
+
+    cli_app = importlib.import_module(
+        "stockrnn.cli.app"
+    )  # the module; stockrnn.cli.app is also the Typer app
+
+    def signal_arrives(*_args):
+        entry._interrupt(signum, None)
+
+    monkeypatch.setattr(Interrupted, "received", None)
+    monkeypatch.setattr(Interrupted, "reported", False)
+    monkeypatch.setattr(cli_app, "_configure_logging", signal_arrives)
+    monkeypatch.setattr(sys, "argv", ["stockrnn", "runs", "--runs", str(tmp_path / "runs")])
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            entry.main()
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    assert exit_.value.code == code
+    assert capsys.readouterr().err == f"Error: {line}\n"

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from stockrnn import __version__
 from stockrnn.config import ModelConfig, TrainingConfig, choices
-from stockrnn.errors import EXIT_CODES, WRITE_ERRNOS, StockrnnError, write_failure
+from stockrnn.errors import EXIT_CODES, WRITE_ERRNOS, Interrupted, StockrnnError, write_failure
 
 app = typer.Typer(
     name="stockrnn",
@@ -134,8 +134,9 @@ def handles_errors(command):
             _fail(exc.exit_code, str(exc))
         except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM through entry.py's handler
             signum = getattr(exc, "signum", signal.SIGINT)
-            what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+            what = Interrupted.describe(signum)
             detail = getattr(exc, "detail", "")
+            Interrupted.reported = True
             _fail(128 + signum, f"{what}; {detail}" if detail else what)
         except OSError as exc:
             if exc.errno not in WRITE_ERRNOS:
