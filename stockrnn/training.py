@@ -270,12 +270,15 @@ def train_model(
             val_loss = _mean_loss(model, data, val_index, loss_fn, 4096)
             report = EpochReport(epoch, train_total / train_count, val_loss, time.perf_counter() - started)
             result.history.append(report)
+            improved = val_loss < result.best_val_loss
+            if improved:
+                # Copy first, then store all three at once, and only then say the epoch ended: a
+                # Ctrl-C seen after "epoch N" must find that epoch kept, never a half-updated best.
+                state = copy.deepcopy(model.state_dict())
+                best_state, result.best_val_loss, result.best_epoch = state, val_loss, epoch
             if on_epoch:
                 on_epoch(report, config.epochs)
-            if val_loss < result.best_val_loss:
-                result.best_val_loss, result.best_epoch = val_loss, epoch
-                best_state = copy.deepcopy(model.state_dict())
-            elif epoch - result.best_epoch >= config.patience:
+            if not improved and epoch - result.best_epoch >= config.patience:
                 break
     except Interrupted as exc:
         # Ctrl-C or SIGTERM: keep the best epoch so far, if there is one, and let the caller decide.

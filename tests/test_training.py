@@ -120,6 +120,40 @@ def test_precision_sets_the_dtype_of_training_steps_and_leaves_validation_in_fp3
     assert torch.isfinite(torch.tensor(result.best_val_loss))
 
 
+def test_an_interrupt_seen_after_the_epoch_line_finds_that_epoch_kept_as_the_best(panel):
+    """The CI once caught SIGTERM landing between "epoch 1" and the best-epoch bookkeeping, and
+    nothing was saved; the callback is now called after the best epoch is recorded."""
+    import signal
+
+    from stockrnn.config import TrainingConfig
+    from stockrnn.errors import Interrupted
+    from stockrnn.training import train_model
+
+    train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
+    val_ends = panel.window_ends(LOOKBACK, 1, TRAIN_END, None)[:64]
+    model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0)
+
+    def terminate_on_the_epoch_line(report, _epochs):
+        trained = {k: v.clone() for k, v in model.state_dict().items()}
+        seen.append(trained)
+        raise Interrupted(signal.SIGTERM)
+
+    seen = []
+    config = TrainingConfig(epochs=5, sequences_per_batch=64)
+    result = train_model(
+        model,
+        panel,
+        train_ends,
+        val_ends,
+        LOOKBACK,
+        config,
+        torch.device("cpu"),
+        on_epoch=terminate_on_the_epoch_line,
+    )
+    assert (result.best_epoch, result.interrupted_by, len(result.history)) == (1, signal.SIGTERM, 1)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in seen[0].items())  # epoch 1's weights
+
+
 def test_compiled_training_steps_match_eager_ones_and_leave_the_model_eager(panel):
     """training.compile runs the steps through torch.compile (GRU included); same maths, same weights."""
     from stockrnn.config import TrainingConfig
