@@ -41,7 +41,7 @@ LOOKBACK, HIDDEN, LAYERS = 60, 64, 2
 def _gspc_panel():
     """The GSPC sample through stockrnn's own features, chronological split and train-only scaling."""
     from stockrnn import dataset, fetching
-    from stockrnn.config import load_config
+    from stockrnn.config_file import load_config
     from stockrnn.store import PriceStore
     from stockrnn.windows import build_panel, split_dates
 
@@ -124,7 +124,7 @@ def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32", dev
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp()
     import torch
 
-    from stockrnn.config import load_config
+    from stockrnn.config_file import load_config
     from stockrnn.models import build_model
     from stockrnn.training import train_model
 

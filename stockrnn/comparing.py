@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from stockrnn.config import Config, load_config
+from stockrnn.config import Config
+from stockrnn.config_file import load_config
 from stockrnn.errors import ConfigError
 from stockrnn.evaluation import headline_scope, losses_per_date, score_forecasts
 from stockrnn.forecasters import NAMES as BASELINE_AND_MODEL_NAMES
@@ -43,7 +44,7 @@ def candidates_from_files(files: list[Path], overrides: list[str]) -> list[Candi
 def candidates_from_grid(grid: Path, overrides: list[str]) -> list[Candidate]:
     """A grid TOML: `base` (a config file, relative to the grid), `set` (overrides for all) and a
     [candidates] table of name = [overrides]."""
-    from stockrnn.config import tomllib
+    from stockrnn.config_file import tomllib
 
     grid = Path(grid)
     if not grid.is_file():

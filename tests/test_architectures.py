@@ -13,7 +13,7 @@ import pytest
 import torch
 from synthetic import ar1_returns, prices_from_returns
 
-from stockrnn.config import load_config
+from stockrnn.config_file import load_config
 from stockrnn.features import compute_features
 from stockrnn.models import build_model, parameter_count
 from stockrnn.network import NetworkForecaster

@@ -12,7 +12,7 @@ from synthetic import ar1_returns, prices_from_returns
 
 from stockrnn import pipeline
 from stockrnn.backtests import backtests_dir, load_backtest
-from stockrnn.config import load_config
+from stockrnn.config_file import load_config
 from stockrnn.store import PriceStore
 from stockrnn.walkforward import BacktestPlan
 

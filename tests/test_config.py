@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stockrnn.config import Config, load_config, tomllib
+from stockrnn.config import Config
+from stockrnn.config_file import load_config, tomllib
 from stockrnn.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))

@@ -14,7 +14,7 @@ from synthetic import ar1_returns, garch_returns, prices_from_returns
 
 from stockrnn import pipeline
 from stockrnn.calibration import fit_conformal, return_scale_per_ticker
-from stockrnn.config import load_config
+from stockrnn.config_file import load_config
 from stockrnn.dataset import prepare_training_data
 from stockrnn.forecasters import BASELINES, fit_baselines
 from stockrnn.models import RecurrentForecaster

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockrnn.config import FEATURE_CHOICES, load_config
+from stockrnn.config import FEATURE_CHOICES
+from stockrnn.config_file import load_config
 from stockrnn.errors import DataError
 from stockrnn.features import chosen_names, compute_features, warmup_rows
 

@@ -9,7 +9,7 @@ import torch
 from synthetic import ar1_returns, prices_from_returns
 
 from stockrnn import pipeline
-from stockrnn.config import load_config
+from stockrnn.config_file import load_config
 from stockrnn.forecast import read_forecasts, write_forecasts
 from stockrnn.models import RecurrentForecaster
 from stockrnn.network import NetworkForecaster

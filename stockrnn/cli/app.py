@@ -274,7 +274,7 @@ def config_from_options(
     shortcuts: dict,
 ):
     """The config file (or the packaged defaults) with --set overrides, then the shortcut options."""
-    from stockrnn.config import load_config
+    from stockrnn.config_file import load_config
 
     settings = list(overrides)
     if tickers:

@@ -253,6 +253,6 @@ def show_config() -> None:
     """Print the packaged default config (commented TOML): every key, its default and its meaning."""
     import sys
 
-    from stockrnn.config import default_toml
+    from stockrnn.config_file import default_toml
 
     sys.stdout.write(default_toml())
