@@ -101,12 +101,13 @@ class ModelConfig(_Section):
     sampling_max: float = Field(0.5, ge=0, le=1)  # seq2seq/attention: final chance of feeding own forecasts
     d_model: int = Field(48, ge=2, le=4096)  # transformer width
     heads: int = Field(4, ge=1, le=64)  # transformer attention heads; must divide d_model
+    patch_length: int = Field(0, ge=0, le=2000)  # transformer: sessions per token (PatchTST); 0: one
 
     @property
     def label(self) -> str:
-        """Short name for run ids and tables: gru, bigru, seq2seq-lstm, attention-gru, transformer."""
+        """Short name for run ids and tables: gru, bigru, seq2seq-lstm, attention-gru, transformer(-p16)."""
         if self.architecture == "transformer":
-            return "transformer"
+            return f"transformer-p{self.patch_length}" if self.patch_length else "transformer"
         if self.architecture == "recurrent":
             return f"bi{self.cell}" if self.bidirectional else self.cell
         return f"{self.architecture}-{self.cell}"
@@ -174,6 +175,17 @@ class Config(_Section):
             )
         if m.architecture == "transformer" and m.d_model % m.heads:
             raise ValueError(f"model.d_model ({m.d_model}) must be a multiple of model.heads ({m.heads})")
+        if m.patch_length:
+            if m.architecture != "transformer":
+                raise ValueError(
+                    f"model.patch_length applies to architecture 'transformer', not {m.architecture!r}"
+                )
+            floor = self.features.history_floor
+            if not 2 <= m.patch_length <= floor:
+                raise ValueError(
+                    f"model.patch_length ({m.patch_length}) must be 0 (no patches) or 2 to {floor}, "
+                    "the fewest sessions a window holds (features.min_history, else lookback)"
+                )
         padded = self.features.history_floor < self.features.lookback
         if mode == "sequence":
             if m.bidirectional:

@@ -29,6 +29,12 @@ ARCHITECTURES = {
     "seq2seq": ["model.architecture='seq2seq'", "model.sampling_max=1.0"],
     "attention": ["model.architecture='attention'"],
     "transformer": ["model.architecture='transformer'", "model.d_model=16", "model.heads=2"],
+    "transformer-p4": [
+        "model.architecture='transformer'",
+        "model.d_model=16",
+        "model.heads=2",
+        "model.patch_length=4",
+    ],
 }
 
 
@@ -123,6 +129,28 @@ def test_the_transformer_defaults_stay_within_a_third_of_the_grus_parameter_coun
     gru = build_model(load_config(None, []), 4, 5, LEVELS)
     transformer = build_model(load_config(None, ["model.architecture='transformer'"]), 4, 5, LEVELS)
     assert 0.67 < parameter_count(transformer) / parameter_count(gru) < 1.5
+
+
+def test_patches_of_p_sessions_every_p_over_2_end_on_the_windows_last_session():
+    model = model_for("transformer-p4", 1)
+    windows = torch.arange(13.0).reshape(1, 13, 1)  # (B, L, F): session i holds the value i
+    tokens = model.tokenize(windows)  # (B, T, F * P)
+    # (13 - 4) % 2 = 1 oldest session fits no patch; then patches every 2 sessions up to the last.
+    assert tokens[0].tolist() == [[1, 2, 3, 4], [3, 4, 5, 6], [5, 6, 7, 8], [7, 8, 9, 10], [9, 10, 11, 12]]
+    assert model.token_count(torch.tensor([13, 12, 5, 4])).tolist() == [5, 5, 1, 1]
+
+
+def test_patch_length_is_refused_outside_the_transformer_and_beyond_the_shortest_window():
+    from stockrnn.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match="patch_length applies to architecture 'transformer', not 'recurrent'"
+    ):
+        load_config(None, ["model.patch_length=8"])
+    transformer = "model.architecture='transformer'"
+    with pytest.raises(ConfigError, match=r"patch_length \(12\) must be 0 \(no patches\) or 2 to 10"):
+        load_config(None, [transformer, "model.patch_length=12", "features.min_history=10"])
+    assert load_config(None, [transformer, "model.patch_length=16"]).model.label == "transformer-p16"
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)

@@ -132,3 +132,13 @@ def test_the_families_grid_holds_six_networks_on_the_panel_at_h5():
     ]
     assert {c.config.features.horizon for c in candidates} == {5}
     assert {tuple(c.config.data.tickers) for c in candidates} == {("AAPL", "JPM", "KO", "WMT", "XOM")}
+
+
+def test_the_patching_grid_holds_the_transformer_with_and_without_patches_on_the_panel_at_h5():
+    from pathlib import Path
+
+    grid = Path(__file__).parents[1] / "configs" / "grids" / "patching.toml"
+    candidates = candidates_from_grid(grid, [])
+    labels = [c.config.model.label for c in candidates]
+    assert labels == ["transformer", "transformer-p8", "transformer-p16"]
+    assert {c.config.features.horizon for c in candidates} == {5}
