@@ -9,8 +9,8 @@ With `patch_length` P > 0 a token is a patch of P sessions instead of one (Patch
 ICLR 2023), stride P/2 as in the paper, aligned to end on the window's last session: L/(P/2) tokens
 instead of L make attention about (P/2)^2 times cheaper, and each token carries a local shape.
 Unlike PatchTST the features of a patch are projected together (not one channel at a time) and the
-head still reads the last token, not every token flattened. In a
-left-padded window a patch is real only if all its sessions are, so padding never reaches a token.
+head still reads the last token, not every token flattened. In a left-padded window a patch is real
+only if all its sessions are, so padding never reaches a token.
 """
 
 from __future__ import annotations
