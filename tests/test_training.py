@@ -132,13 +132,12 @@ def test_an_interrupt_seen_after_the_epoch_line_finds_that_epoch_kept_as_the_bes
     train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
     val_ends = panel.window_ends(LOOKBACK, 1, TRAIN_END, None)[:64]
     model = RecurrentForecaster("gru", len(panel.feature_names), 8, 1, 0.0)
+    weights_at_the_line = []
 
-    def terminate_on_the_epoch_line(report, _epochs):
-        trained = {k: v.clone() for k, v in model.state_dict().items()}
-        seen.append(trained)
+    def terminate_on_the_epoch_line(_report, _epochs):
+        weights_at_the_line.append({k: v.clone() for k, v in model.state_dict().items()})
         raise Interrupted(signal.SIGTERM)
 
-    seen = []
     config = TrainingConfig(epochs=5, sequences_per_batch=64)
     result = train_model(
         model,
@@ -151,7 +150,7 @@ def test_an_interrupt_seen_after_the_epoch_line_finds_that_epoch_kept_as_the_bes
         on_epoch=terminate_on_the_epoch_line,
     )
     assert (result.best_epoch, result.interrupted_by, len(result.history)) == (1, signal.SIGTERM, 1)
-    assert all(torch.equal(model.state_dict()[k], v) for k, v in seen[0].items())  # epoch 1's weights
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in weights_at_the_line[0].items())
 
 
 def test_compiled_training_steps_match_eager_ones_and_leave_the_model_eager(panel):
