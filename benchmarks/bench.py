@@ -40,10 +40,11 @@ LOOKBACK, HIDDEN, LAYERS = 60, 64, 2
 
 def _gspc_panel():
     """The GSPC sample through stockrnn's own features, chronological split and train-only scaling."""
-    from stockrnn import dataset, fetching
-    from stockrnn.config_file import load_config
-    from stockrnn.store import PriceStore
-    from stockrnn.windows import build_panel, split_dates
+    from stockrnn.config.loading import load_config
+    from stockrnn.data import fetching
+    from stockrnn.data.store import PriceStore
+    from stockrnn.dataset import prepare as dataset
+    from stockrnn.dataset.windows import build_panel, split_dates
 
     store = PriceStore(Path(tempfile.mkdtemp()) / "store")
     fetching.import_csv(store, SAMPLE / "GSPC.csv", "GSPC", "sample")
@@ -67,7 +68,7 @@ def work_reference(batch: int, epochs: int, device: str = "cpu") -> dict:
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    from stockrnn.windows import target_rows
+    from stockrnn.dataset.windows import target_rows
 
     panel, split = _gspc_panel()
     train_ends = panel.window_ends(LOOKBACK, 1, None, split.train_end)
@@ -124,9 +125,9 @@ def work_stockrnn(mode: str, batch: int, epochs: int, variant: str = "fp32", dev
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp()
     import torch
 
-    from stockrnn.config_file import load_config
-    from stockrnn.models import build_model
-    from stockrnn.training import train_model
+    from stockrnn.config.loading import load_config
+    from stockrnn.forecasters.models import build_model
+    from stockrnn.forecasters.training import train_model
 
     panel, split = _gspc_panel()
     horizon = int(variant.rpartition("-h")[2]) if variant.startswith("quantiles") else 1
@@ -231,8 +232,8 @@ def synthetic_store(root: Path, tickers: int, years: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from stockrnn.calendar import get_calendar
-    from stockrnn.store import PriceStore
+    from stockrnn.data.calendar import get_calendar
+    from stockrnn.data.store import PriceStore
 
     sessions = get_calendar("XNYS").sessions_in_range("2016-11-01", "2026-11-20")[-252 * years :]
     store = PriceStore(root)

@@ -1,3 +1,3 @@
-from stockrnn.entry import main
+from stockrnn.cli.entry import main
 
 main()

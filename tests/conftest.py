@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from stockrnn.sources.csv import read_yahoo_csv  # noqa: E402
-from stockrnn.store import PriceStore  # noqa: E402
+from stockrnn.data.sources.csv import read_yahoo_csv  # noqa: E402
+from stockrnn.data.store import PriceStore  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -75,7 +75,7 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str):
-        from stockrnn.cli import app
+        from stockrnn.cli.commands import app
 
         return self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 

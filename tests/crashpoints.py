@@ -67,7 +67,7 @@ def main() -> None:
     if kill_at < 0:
         atexit.register(lambda: unwatched_open(events_file, "w").write("\n".join(events) + "\n"))  # noqa: SIM115
 
-    from stockrnn.cli import main as stockrnn_main
+    from stockrnn.cli.commands import main as stockrnn_main
 
     sys.argv = ["stockrnn", *sys.argv[4:]]
     stockrnn_main()

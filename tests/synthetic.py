@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stockrnn.calendar import sessions_between
+from stockrnn.data.calendar import sessions_between
 
 
 def prices_from_returns(

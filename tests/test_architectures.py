@@ -13,13 +13,13 @@ import pytest
 import torch
 from synthetic import ar1_returns, prices_from_returns
 
-from stockrnn.config_file import load_config
-from stockrnn.features import compute_features
-from stockrnn.models import build_model, parameter_count
-from stockrnn.network import NetworkForecaster
-from stockrnn.tensors import PanelTensors
-from stockrnn.training import _mean_loss, make_loss, sampling_probability, train_model
-from stockrnn.windows import build_panel
+from stockrnn.config.loading import load_config
+from stockrnn.dataset.features import compute_features
+from stockrnn.dataset.windows import build_panel
+from stockrnn.forecasters.models import build_model, parameter_count
+from stockrnn.forecasters.network import NetworkForecaster
+from stockrnn.forecasters.tensors import PanelTensors
+from stockrnn.forecasters.training import _mean_loss, make_loss, sampling_probability, train_model
 
 LEVELS = (0.1, 0.5, 0.9)
 LOOKBACK, HORIZON = 12, 3
@@ -253,10 +253,10 @@ def _short_history_config(old, *extra):
 
 
 def test_a_recent_listing_is_refused_without_min_history_and_trained_and_forecast_with_it(store, tmp_path):
-    from stockrnn import pipeline
     from stockrnn.errors import DataError
-    from stockrnn.predicting import forecast_frame
-    from stockrnn.runs import load_run
+    from stockrnn.outputs.predict import forecast_frame
+    from stockrnn.runs.folder import load_run
+    from stockrnn.studies import pipeline
 
     old = _panel_store_with_a_new_listing(store)
     with pytest.raises(
@@ -274,7 +274,7 @@ def test_a_recent_listing_is_refused_without_min_history_and_trained_and_forecas
 
 
 def test_short_windows_start_at_min_history_and_never_reach_into_another_ticker(store):
-    from stockrnn.dataset import prepare_training_data
+    from stockrnn.dataset.prepare import prepare_training_data
 
     old = _panel_store_with_a_new_listing(store)
     data = prepare_training_data(_short_history_config(old, "features.min_history=8"), store)
@@ -326,7 +326,7 @@ def test_every_architecture_trains_evaluates_saves_loads_and_predicts_from_the_c
 def test_predict_of_an_attention_run_writes_each_forecasts_weights_over_its_window(cli, store, tmp_path):
     import json
 
-    from stockrnn.forecast import read_forecasts
+    from stockrnn.outputs.forecast_archive import read_forecasts
 
     store.write("SYN", prices_from_returns(ar1_returns(500, phi=0.4)), origin="test")
     folders = ["--store", store.root, "--runs", tmp_path / "runs"]

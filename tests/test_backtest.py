@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from synthetic import ar1_returns, prices_from_returns
 
-from stockrnn import pipeline
-from stockrnn.backtests import backtests_dir, load_backtest
-from stockrnn.config_file import load_config
-from stockrnn.store import PriceStore
-from stockrnn.walkforward import BacktestPlan
+from stockrnn.config.loading import load_config
+from stockrnn.data.store import PriceStore
+from stockrnn.studies import pipeline
+from stockrnn.studies.backtest_folder import backtests_dir, load_backtest
+from stockrnn.studies.walkforward import BacktestPlan
 
 TINY = [
     "features.lookback=10",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stockrnn.cli import app
-from stockrnn.locking import exclusive
+from stockrnn.cli.commands import app
+from stockrnn.io.locking import exclusive
 
 COMMANDS = sorted(command.name or command.callback.__name__ for command in app.registered_commands)
 
@@ -88,7 +88,7 @@ def test_store_locked_by_another_writer_exits_75_naming_the_holder(cli, tmp_path
 
 
 def test_internal_error_is_one_line_exit_1_and_traceback_only_with_debug(cli, tmp_path, monkeypatch):
-    from stockrnn import store as store_module
+    from stockrnn.data import store as store_module
 
     def broken(self):
         raise RuntimeError("boom")
@@ -119,7 +119,7 @@ def test_default_store_is_under_the_user_data_home(cli, isolated_home):
 
 
 def test_help_does_not_import_torch_or_pandas():
-    code = "import sys; from stockrnn.cli import app; print('torch' in sys.modules, 'pandas' in sys.modules)"
+    code = "import sys; from stockrnn.cli.commands import app; print('torch' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
@@ -127,7 +127,7 @@ def test_help_does_not_import_torch_or_pandas():
 def test_a_second_process_waits_for_the_lock_then_exits_75_naming_the_holder(tmp_path):
     store = tmp_path / "store"
     holder_code = (
-        "import sys, time; from pathlib import Path; from stockrnn.locking import exclusive\n"
+        "import sys, time; from pathlib import Path; from stockrnn.io.locking import exclusive\n"
         f"with exclusive(Path({str(store / '.lock')!r}), 5, 'test'):\n"
         "    print('held', flush=True); time.sleep(30)\n"
     )
@@ -211,7 +211,7 @@ def test_runs_on_an_empty_folder_succeeds_and_says_so(cli, tmp_path):
     ],
 )
 def test_global_options_after_the_command_move_in_front_of_it(given, hoisted):
-    from stockrnn.entry import hoist_global_options
+    from stockrnn.cli.entry import hoist_global_options
 
     assert hoist_global_options(given) == hoisted
 
@@ -242,7 +242,7 @@ def test_help_names_what_each_option_takes(cli):
 
 
 def test_every_time_a_table_shows_is_iso_8601_utc_with_a_t():
-    from stockrnn.render import instant
+    from stockrnn.cli.render import instant
 
     assert instant("2026-11-23T15:36:11.191575+00:00") == "2026-11-23T15:36:11Z"
     assert instant("2026-11-23T10:36:11-05:00") == "2026-11-23T15:36:11Z"

@@ -292,8 +292,8 @@ def test_predict_writes_one_row_per_horizon_with_the_documented_schema(cli, fold
         folders["out"],
     )
     assert result.exit_code == 0, result.stderr
-    from stockrnn.calendar import sessions_after
-    from stockrnn.forecast import read_forecasts
+    from stockrnn.data.calendar import sessions_after
+    from stockrnn.outputs.forecast_archive import read_forecasts
 
     written = read_forecasts(folders["out"])
     assert list(written.columns) == FORECAST_COLUMNS
@@ -362,7 +362,7 @@ def test_bad_horizon_or_quantiles_exit_78_naming_the_value(cli, folders, args, m
 def test_the_horizon_skips_exchange_holidays():
     import pandas as pd
 
-    from stockrnn.calendar import sessions_after
+    from stockrnn.data.calendar import sessions_after
 
     # 2024-12-24 is a session; 25 Dec and 1 Jan are holidays; the 28th and 29th a weekend.
     days = sessions_after("XNYS", pd.Timestamp("2024-12-24"), 4)

@@ -7,8 +7,8 @@ import json
 import pytest
 from synthetic import ar1_returns, prices_from_returns
 
-from stockrnn.comparing import candidates_from_files, candidates_from_grid
 from stockrnn.errors import ConfigError
+from stockrnn.studies.candidates import candidates_from_files, candidates_from_grid
 
 SMALL = [
     "data.tickers=['SYN']",

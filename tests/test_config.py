@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stockrnn.config import Config
-from stockrnn.config_file import load_config, tomllib
+from stockrnn.config.loading import load_config, tomllib
+from stockrnn.config.schema import Config
 from stockrnn.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))

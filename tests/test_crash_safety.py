@@ -23,9 +23,9 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE
 
-from stockrnn.forecast import read_forecasts
-from stockrnn.runs import FILES, list_runs, load_run, restore
-from stockrnn.store import PriceStore
+from stockrnn.data.store import PriceStore
+from stockrnn.outputs.forecast_archive import read_forecasts
+from stockrnn.runs.folder import FILES, list_runs, load_run, restore
 
 pytestmark = pytest.mark.slow
 

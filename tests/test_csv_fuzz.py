@@ -13,9 +13,9 @@ from conftest import store_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stockrnn import fetching
+from stockrnn.data import fetching
+from stockrnn.data.store import PriceStore
 from stockrnn.errors import DataError
-from stockrnn.store import PriceStore
 
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -281,8 +281,8 @@ def test_a_ninety_percent_drop_the_adjusted_close_does_not_explain_is_warned_at_
 ):
     from synthetic import ar1_returns, prices_from_returns
 
-    from stockrnn.config_file import load_config
-    from stockrnn.dataset import prepare_training_data
+    from stockrnn.config.loading import load_config
+    from stockrnn.dataset.prepare import prepare_training_data
 
     prices = prices_from_returns(ar1_returns(300, phi=0.0, seed=2))
     prices.loc[200:, "close"] /= 10  # an unadjusted 10:1 split on the 201st session

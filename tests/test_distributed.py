@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import SAMPLE
 
-from stockrnn.runs import list_runs
+from stockrnn.runs.folder import list_runs
 
 pytestmark = pytest.mark.slow
 

@@ -12,17 +12,17 @@ import pytest
 import torch
 from synthetic import ar1_returns, garch_returns, prices_from_returns
 
-from stockrnn import pipeline
-from stockrnn.calibration import fit_conformal, return_scale_per_ticker
-from stockrnn.config_file import load_config
-from stockrnn.dataset import prepare_training_data
-from stockrnn.forecasters import BASELINES, fit_baselines
-from stockrnn.models import RecurrentForecaster
-from stockrnn.network import NetworkForecaster
-from stockrnn.quantiles import Forecast, central_intervals, pinball
-from stockrnn.runs import load_run, restore
-from stockrnn.scoring import calibrate
-from stockrnn.targets import cumulative_log_returns
+from stockrnn.config.loading import load_config
+from stockrnn.dataset.prepare import prepare_training_data
+from stockrnn.dataset.targets import cumulative_log_returns
+from stockrnn.evaluation.scoring import calibrate
+from stockrnn.forecasters.calibration import fit_conformal, return_scale_per_ticker
+from stockrnn.forecasters.models import RecurrentForecaster
+from stockrnn.forecasters.network import NetworkForecaster
+from stockrnn.forecasters.quantiles import Forecast, central_intervals, pinball
+from stockrnn.forecasters.registry import BASELINES, fit_baselines
+from stockrnn.runs.folder import load_run, restore
+from stockrnn.studies import pipeline
 
 LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 SMALL = [
@@ -40,7 +40,7 @@ def config(*extra: str, tickers=("SYN",)):
 
 
 def run_fit_data(run, panel):
-    from stockrnn.windows import FitData
+    from stockrnn.dataset.windows import FitData
 
     m = run.manifest
     train = panel.window_ends(m.lookback, m.horizon, None, m.split.train_end)
@@ -50,7 +50,7 @@ def run_fit_data(run, panel):
 
 def _test_forecast(run, store):
     """The run's calibrated model forecast on its test origins, their actual returns, and the origins."""
-    from stockrnn.predicting import run_panel
+    from stockrnn.outputs.predict import run_panel
 
     _, model = restore(run)
     m = run.manifest
@@ -143,7 +143,7 @@ def test_no_baseline_or_calibrated_forecast_crosses_its_quantiles(store, panel_d
 
 def _fitted_state(config, store):
     """Everything fitted from a prepared panel: scalers, every baseline's parameters, conformal offsets."""
-    from stockrnn.baselines import DLinear, LinearAR
+    from stockrnn.forecasters.baselines import DLinear, LinearAR
 
     data = prepare_training_data(config, store)
     fitted = fit_baselines(data.fit_data)
@@ -214,7 +214,7 @@ def test_leakage_at_h5_prices_after_val_end_change_no_weight_or_offset(store, pa
 def test_conformal_offsets_give_nominal_coverage_on_exchangeable_scores():
     """CQR on a deliberately too-narrow forecast: after the offset, validation coverage is nominal."""
     rng = np.random.default_rng(0)
-    from stockrnn.windows import Panel
+    from stockrnn.dataset.windows import Panel
 
     n = 4000
     panel = Panel(
@@ -265,10 +265,10 @@ def test_mase_tells_the_story_mae_over_naive_tells_when_the_price_grew_tenfold()
     MASE on test is about 1 (same relative volatility), not about 10 (the price level)."""
     from synthetic import prices_from_returns
 
-    from stockrnn.baselines import Naive
-    from stockrnn.evaluation import naive_scale_per_ticker, score_forecasts
-    from stockrnn.features import compute_features
-    from stockrnn.windows import FitData, build_panel
+    from stockrnn.dataset.features import compute_features
+    from stockrnn.dataset.windows import FitData, build_panel
+    from stockrnn.evaluation.metrics import naive_scale_per_ticker, score_forecasts
+    from stockrnn.forecasters.baselines import Naive
 
     rng = np.random.default_rng(5)
     returns = rng.normal(0, 0.01, 1500) + np.r_[np.zeros(1000), np.full(500, np.log(10) / 500)]

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockrnn.config import FEATURE_CHOICES
-from stockrnn.config_file import load_config
+from stockrnn.config.loading import load_config
+from stockrnn.config.schema import FEATURE_CHOICES
+from stockrnn.dataset.features import chosen_names, compute_features, warmup_rows
 from stockrnn.errors import DataError
-from stockrnn.features import chosen_names, compute_features, warmup_rows
 
 NEW_FEATURES = (
     "realized_vol_5",
@@ -91,9 +91,9 @@ def test_every_feature_the_config_accepts_can_be_computed(sample_prices):
 
 
 def test_training_and_predict_with_chosen_inputs_read_the_warm_up(store, tmp_path, sample_prices):
-    from stockrnn import pipeline
-    from stockrnn.predicting import forecast_frame
-    from stockrnn.runs import load_run
+    from stockrnn.outputs.predict import forecast_frame
+    from stockrnn.runs.folder import load_run
+    from stockrnn.studies import pipeline
 
     store.write("GSPC", sample_prices("GSPC").tail(900), origin="test")
     config = load_config(

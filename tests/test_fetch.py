@@ -11,10 +11,10 @@ import requests
 from conftest import store_bytes
 from yahoo_mock import RATE_LIMITED, FakeYahoo, bar_timestamp
 
-from stockrnn import fetching
+from stockrnn.data import fetching
+from stockrnn.data.sources import yahoo
+from stockrnn.data.sources.yahoo import YahooSource
 from stockrnn.errors import TemporaryError
-from stockrnn.sources import yahoo
-from stockrnn.sources.yahoo import YahooSource
 
 AFTER_CLOSE = pd.Timestamp("2013-03-01 17:00", tz="America/New_York")  # GOOG's last sample session
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 from synthetic import ar1_returns, prices_from_returns
 
-from stockrnn import pipeline
-from stockrnn.config_file import load_config
-from stockrnn.forecast import read_forecasts, write_forecasts
-from stockrnn.models import RecurrentForecaster
-from stockrnn.network import NetworkForecaster
-from stockrnn.predicting import forecast_frame, run_panel
-from stockrnn.runs import load_run, restore
-from stockrnn.tensors import PanelTensors, predict_scaled
+from stockrnn.config.loading import load_config
+from stockrnn.forecasters.models import RecurrentForecaster
+from stockrnn.forecasters.network import NetworkForecaster
+from stockrnn.forecasters.tensors import PanelTensors, predict_scaled
+from stockrnn.outputs.forecast_archive import read_forecasts, write_forecasts
+from stockrnn.outputs.predict import forecast_frame, run_panel
+from stockrnn.runs.folder import load_run, restore
+from stockrnn.studies import pipeline
 
 SMALL = [
     "features.lookback=20",
@@ -153,7 +153,7 @@ def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp
     last = store.read("SYN")["date"].iloc[-1]
     syn = frame.set_index("ticker").loc["SYN"]
     assert syn["asof"] == last
-    from stockrnn.calendar import next_session
+    from stockrnn.data.calendar import next_session
 
     assert syn["target_date"] == next_session("XNYS", last)
     assert syn["predicted_close"] == pytest.approx(syn["last_close"] * np.exp(syn["predicted_return"]))

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from synthetic import ar1_returns, prices_from_returns
 
-from stockrnn.report import TICKER_LIMIT, Source, chosen_tickers
-from stockrnn.store import PriceStore
+from stockrnn.data.store import PriceStore
+from stockrnn.outputs.report import TICKER_LIMIT, Source, chosen_tickers
 
 FAST = ["--set", "features.lookback=10", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -42,7 +42,7 @@ def _staging(runs):
 
 
 def test_sigterm_after_an_epoch_saves_the_best_epoch_as_an_interrupted_run_and_exits_143(tmp_path, store):
-    from stockrnn.runs import list_runs
+    from stockrnn.runs.folder import list_runs
 
     process = _train(tmp_path, store)
     first_epoch = process.stderr.readline()  # off a terminal: one line per epoch
@@ -103,7 +103,7 @@ def test_a_signal_while_the_command_line_is_parsed_still_says_so_with_its_code(
     callback configures logging, which runs before the command's own error handler."""
     import importlib
 
-    from stockrnn import entry
+    from stockrnn.cli import entry
     from stockrnn.errors import Interrupted
 
     cli_app = importlib.import_module(

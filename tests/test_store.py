@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import store_bytes
 
+from stockrnn.data.store import PRICE_COLUMNS, normalize_ticker
 from stockrnn.errors import DataError, MissingInputError
-from stockrnn.store import PRICE_COLUMNS, normalize_ticker
 
 
 def test_written_prices_read_back_identical(store, sample_prices):

@@ -8,9 +8,9 @@ import pytest
 import torch
 from test_windows import LOOKBACK, panel_for
 
-from stockrnn.models import RecurrentForecaster
-from stockrnn.tensors import PanelTensors
-from stockrnn.training import SequenceBatches, WindowBatches, make_loss
+from stockrnn.forecasters.models import RecurrentForecaster
+from stockrnn.forecasters.tensors import PanelTensors
+from stockrnn.forecasters.training import SequenceBatches, WindowBatches, make_loss
 
 TRAIN_END = pd.Timestamp("2000-06-30")
 
@@ -71,8 +71,8 @@ def test_linear_ar_from_chunked_normal_equations_equals_scikit_learn_ridge(panel
 
     from sklearn.linear_model import Ridge
 
-    from stockrnn.baselines import LinearAR
-    from stockrnn.windows import FitData
+    from stockrnn.dataset.windows import FitData
+    from stockrnn.forecasters.baselines import LinearAR
 
     ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
     data = FitData(panel, ends, ends[:0], LOOKBACK, 1, (0.5,))
@@ -86,8 +86,8 @@ def test_linear_ar_from_chunked_normal_equations_equals_scikit_learn_ridge(panel
 
 
 def test_linear_ar_chooses_its_penalty_on_validation_and_fits_one_ridge_per_horizon(panel):
-    from stockrnn.baselines import LinearAR
-    from stockrnn.windows import FitData
+    from stockrnn.dataset.windows import FitData
+    from stockrnn.forecasters.baselines import LinearAR
 
     train = panel.window_ends(LOOKBACK, 3, None, TRAIN_END)
     val = panel.window_ends(LOOKBACK, 3, TRAIN_END, pd.Timestamp("2003-06-30"))
@@ -103,8 +103,8 @@ def test_linear_ar_chooses_its_penalty_on_validation_and_fits_one_ridge_per_hori
 def test_precision_sets_the_dtype_of_training_steps_and_leaves_validation_in_fp32(
     panel, precision, step_dtype
 ):
-    from stockrnn.config import TrainingConfig
-    from stockrnn.training import train_model
+    from stockrnn.config.schema import TrainingConfig
+    from stockrnn.forecasters.training import train_model
 
     train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
     val_ends = panel.window_ends(LOOKBACK, 1, TRAIN_END, None)[:64]
@@ -125,9 +125,9 @@ def test_an_interrupt_seen_after_the_epoch_line_finds_that_epoch_kept_as_the_bes
     nothing was saved; the callback is now called after the best epoch is recorded."""
     import signal
 
-    from stockrnn.config import TrainingConfig
+    from stockrnn.config.schema import TrainingConfig
     from stockrnn.errors import Interrupted
-    from stockrnn.training import train_model
+    from stockrnn.forecasters.training import train_model
 
     train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
     val_ends = panel.window_ends(LOOKBACK, 1, TRAIN_END, None)[:64]
@@ -155,8 +155,8 @@ def test_an_interrupt_seen_after_the_epoch_line_finds_that_epoch_kept_as_the_bes
 
 def test_compiled_training_steps_match_eager_ones_and_leave_the_model_eager(panel):
     """training.compile runs the steps through torch.compile (GRU included); same maths, same weights."""
-    from stockrnn.config import TrainingConfig
-    from stockrnn.training import train_model
+    from stockrnn.config.schema import TrainingConfig
+    from stockrnn.forecasters.training import train_model
 
     train_ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)[:200]
     val_ends = panel.window_ends(LOOKBACK, 1, TRAIN_END, None)[:64]
@@ -178,7 +178,7 @@ def test_compiled_training_steps_match_eager_ones_and_leave_the_model_eager(pane
 
 
 def test_dlinear_moving_average_is_the_papers_replicate_padded_avg_pool():
-    from stockrnn.baselines import moving_average
+    from stockrnn.forecasters.baselines import moving_average
 
     x = np.random.default_rng(0).normal(size=(4, 60))
     kernel = 25
@@ -192,8 +192,8 @@ def test_dlinear_moving_average_is_the_papers_replicate_padded_avg_pool():
 def test_dlinear_is_one_ridge_on_the_target_windows_remainder_and_trend(panel):
     from sklearn.linear_model import Ridge
 
-    from stockrnn.baselines import DLinear, moving_average
-    from stockrnn.windows import FitData
+    from stockrnn.dataset.windows import FitData
+    from stockrnn.forecasters.baselines import DLinear, moving_average
 
     ends = panel.window_ends(LOOKBACK, 1, None, TRAIN_END)
     ours = DLinear(alphas=(10.0,), alpha=10.0, kernel=5, chunk=700).fit(

@@ -11,7 +11,7 @@ import torch
 from conftest import saved_before_checksums
 from synthetic import ar1_returns, prices_from_returns
 
-from stockrnn.runs import strict_json
+from stockrnn.runs.folder import strict_json
 
 FAST = ["--set", "features.lookback=10", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
 
@@ -117,7 +117,7 @@ def test_json_written_is_strict_json_with_null_for_nan_and_infinity(cli, trained
 
 
 def test_two_runs_saved_under_the_same_id_both_land_under_distinct_ids(trained):
-    from stockrnn.runs import load_run, save_run
+    from stockrnn.runs.folder import load_run, save_run
 
     run_id, _, tmp = trained
     run = load_run(tmp / "runs", run_id)
@@ -141,7 +141,7 @@ def test_an_unreadable_earlier_forecast_file_is_moved_aside_and_the_night_goes_o
     [aside] = partition_file.parent.glob(".corrupt-*")
     assert aside.read_bytes() == b"PAR1 this is not parquet"  # kept, not deleted
     assert "was unreadable" in again.stderr and aside.name in again.stderr
-    from stockrnn.forecast import read_forecasts
+    from stockrnn.outputs.forecast_archive import read_forecasts
 
     assert list(read_forecasts(out)["ticker"]) == ["SYN"]
 

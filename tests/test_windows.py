@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockrnn.config import SplitConfig
-from stockrnn.features import compute_features, feature_names
-from stockrnn.windows import build_panel, split_dates, target_rows
+from stockrnn.config.schema import SplitConfig
+from stockrnn.dataset.features import compute_features, feature_names
+from stockrnn.dataset.windows import build_panel, split_dates, target_rows
 
 LOOKBACK = 10
 

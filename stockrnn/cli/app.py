@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from stockrnn import __version__
-from stockrnn.config import ModelConfig, TrainingConfig, choices
+from stockrnn.config.schema import ModelConfig, TrainingConfig, choices
 from stockrnn.errors import EXIT_CODES, WRITE_ERRNOS, Interrupted, StockrnnError, write_failure
 
 app = typer.Typer(
@@ -205,7 +205,7 @@ JsonOption = typer.Option(False, "--json", help="Print a machine-readable summar
 def print_json(data) -> None:
     import json
 
-    from stockrnn.runs import strict_json
+    from stockrnn.runs.folder import strict_json
 
     print(json.dumps(strict_json(data), indent=2, sort_keys=True, default=str, allow_nan=False))
 
@@ -274,7 +274,7 @@ def config_from_options(
     shortcuts: dict,
 ):
     """The config file (or the packaged defaults) with --set overrides, then the shortcut options."""
-    from stockrnn.config_file import load_config
+    from stockrnn.config.loading import load_config
 
     settings = list(overrides)
     if tickers:

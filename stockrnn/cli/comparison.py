@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stockrnn import render
+from stockrnn.cli import render
 from stockrnn.cli.app import (
     JsonOption,
     RunsOption,
@@ -45,11 +45,12 @@ def compare(
     json_output: bool = JsonOption,
 ) -> None:
     """Train several networks and every baseline on the same data and split; print one leaderboard."""
-    from stockrnn import paths, pipeline
-    from stockrnn.comparing import candidates_from_files, candidates_from_grid
+    from stockrnn import paths
+    from stockrnn.data.store import PriceStore
     from stockrnn.errors import UsageError
-    from stockrnn.store import PriceStore
-    from stockrnn.walkforward import BacktestPlan
+    from stockrnn.studies import pipeline
+    from stockrnn.studies.candidates import candidates_from_files, candidates_from_grid
+    from stockrnn.studies.walkforward import BacktestPlan
 
     if bool(config_files) == bool(grid):
         raise UsageError(

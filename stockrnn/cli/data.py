@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stockrnn import render
+from stockrnn.cli import render
 from stockrnn.cli.app import (
     DateFormats,
     LockTimeoutOption,
@@ -44,8 +44,9 @@ def fetch(
     lock_timeout: float = LockTimeoutOption,
 ) -> None:
     """Download daily prices with yfinance into the local Parquet store, incrementally."""
-    from stockrnn import fetching, paths
-    from stockrnn.store import PriceStore, normalize_ticker
+    from stockrnn import paths
+    from stockrnn.data import fetching
+    from stockrnn.data.store import PriceStore, normalize_ticker
 
     if interval != "1d":
         raise ConfigError(f"--interval {interval!r} is not supported; the store holds daily sessions (1d)")
@@ -76,7 +77,7 @@ def fetch(
             for ticker, symbol in fetching.SAMPLE_SYMBOLS.items():
                 store.record_symbol(ticker, symbol)  # so the cron form `stockrnn fetch` updates them
         else:
-            from stockrnn.sources.yahoo import YahooSource
+            from stockrnn.data.sources.yahoo import YahooSource
 
             names = [normalize_ticker(t) for t in tickers] if tickers else store.tickers()
             if not names:
@@ -114,7 +115,7 @@ def fetch(
 def store_list(store_dir: Path | None = StoreOption) -> None:
     """List the price store: ticker, rows, first and last session, source, last fetched."""
     from stockrnn import paths
-    from stockrnn.store import PriceStore
+    from stockrnn.data.store import PriceStore
 
     store = PriceStore(paths.store_dir(store_dir))
     summaries = store.summary()

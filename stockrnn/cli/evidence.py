@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from stockrnn import render
+from stockrnn.cli import render
 from stockrnn.cli.app import (
     Architecture,
     ArchitectureOption,
@@ -98,10 +98,11 @@ def backtest(
     json_output: bool = JsonOption,
 ) -> None:
     """Walk forward: re-fit on the past at each fold, forecast its next --step sessions, score them all."""
-    from stockrnn import paths, pipeline
+    from stockrnn import paths
+    from stockrnn.data.store import PriceStore
     from stockrnn.errors import ConfigError
-    from stockrnn.store import PriceStore
-    from stockrnn.walkforward import BacktestPlan
+    from stockrnn.studies import pipeline
+    from stockrnn.studies.walkforward import BacktestPlan
 
     if refit != "every" and not refit.isdigit():
         raise ConfigError(f"--refit {refit!r}: use `every` or a number of folds")
@@ -173,14 +174,14 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (charts embedded) of a run, a backtest or a comparison."""
     from stockrnn import paths
-    from stockrnn.backtests import backtests_dir, load_backtest
-    from stockrnn.compares import compares_dir, load_compare
-    from stockrnn.report import from_backtest, from_run, write_report
-    from stockrnn.runs import LATEST, load_run
+    from stockrnn.outputs.report import from_backtest, from_run, write_report
+    from stockrnn.runs.folder import LATEST, load_run
+    from stockrnn.studies.backtest_folder import backtests_dir, load_backtest
+    from stockrnn.studies.compare_folder import compares_dir, load_compare
 
     root = paths.runs_dir(runs_dir)
     if (name == LATEST and latest_compare) or (name != LATEST and (compares_dir(root) / name).is_dir()):
-        from stockrnn.compare_report import write_compare_report
+        from stockrnn.outputs.compare_report import write_compare_report
 
         comparison = load_compare(root, name)
         target = out if out is not None else root / "reports" / f"{comparison.compare_id}.html"

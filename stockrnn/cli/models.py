@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stockrnn import render
+from stockrnn.cli import render
 from stockrnn.cli.app import (
     Architecture,
     ArchitectureOption,
@@ -72,8 +72,9 @@ def train(
     json_output: bool = JsonOption,
 ) -> None:
     """Train a GRU/LSTM forecasting H sessions as quantiles; score it against naive, drift, EWMA, GARCH and ridge."""
-    from stockrnn import paths, pipeline
-    from stockrnn.store import PriceStore
+    from stockrnn import paths
+    from stockrnn.data.store import PriceStore
+    from stockrnn.studies import pipeline
 
     config = config_from_options(
         config_file,
@@ -144,9 +145,9 @@ def evaluate(
 ) -> None:
     """Print a run's test-split scores, or score it on sessions stored since it was trained."""
     from stockrnn import paths
-    from stockrnn.runs import load_run
-    from stockrnn.scoring import evaluate_since_training
-    from stockrnn.store import PriceStore
+    from stockrnn.data.store import PriceStore
+    from stockrnn.evaluation.scoring import evaluate_since_training
+    from stockrnn.runs.folder import load_run
 
     run = load_run(paths.runs_dir(runs_dir), run_name)
     if since_training:
@@ -187,10 +188,10 @@ def predict(
     import pandas as pd
 
     from stockrnn import paths
-    from stockrnn.forecast import write_forecasts
-    from stockrnn.predicting import forecast_frame
-    from stockrnn.runs import load_run
-    from stockrnn.store import PriceStore
+    from stockrnn.data.store import PriceStore
+    from stockrnn.outputs.forecast_archive import write_forecasts
+    from stockrnn.outputs.predict import forecast_frame
+    from stockrnn.runs.folder import load_run
 
     run = load_run(paths.runs_dir(runs_dir), run_name)
     store = PriceStore(paths.store_dir(store_dir))
@@ -213,8 +214,8 @@ def predict(
 def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> None:
     """List trained runs and backtests with their headline test metrics."""
     from stockrnn import paths
-    from stockrnn.backtests import backtests_dir, list_backtests
-    from stockrnn.runs import LATEST, resolve_run_id, scan_runs
+    from stockrnn.runs.folder import LATEST, resolve_run_id, scan_runs
+    from stockrnn.studies.backtest_folder import backtests_dir, list_backtests
 
     root = paths.runs_dir(runs_dir)
     (found, broken), backtests = scan_runs(root), list_backtests(root)
@@ -253,6 +254,6 @@ def show_config() -> None:
     """Print the packaged default config (commented TOML): every key, its default and its meaning."""
     import sys
 
-    from stockrnn.config_file import default_toml
+    from stockrnn.config.loading import default_toml
 
     sys.stdout.write(default_toml())

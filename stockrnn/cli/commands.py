@@ -1,0 +1,84 @@
+"""The Typer app with every command registered, and the metavars a person reads in --help."""
+
+from __future__ import annotations
+
+import inspect
+
+from stockrnn.cli import comparison, data, evidence, models  # noqa: F401 - importing registers the commands
+from stockrnn.cli.app import app
+
+# What a person reads after an option in --help, where typer would print <list[str]> or <float range>.
+METAVARS = {
+    "tickers": "TICKER",
+    "ticker": "TICKER",
+    "start": "YYYY-MM-DD",
+    "end": "YYYY-MM-DD",
+    "exchange": "MIC",
+    "interval": "1d",
+    "from_csv": "FILE",
+    "config_file": "FILE",
+    "config_files": "FILE",
+    "grid": "FILE",
+    "out": "PATH",
+    "png_dir": "FOLDER",
+    "lock_timeout": "SECONDS",
+    "overrides": "SECTION.KEY=VALUE",
+    "horizon": "H",
+    "epochs": "N",
+    "folds": "N",
+    "seed": "N",
+    "step": "SESSIONS",
+    "val_sessions": "SESSIONS",
+    "window": "expanding|rolling:N",
+    "refit": "every|N",
+    "quantiles": "LEVELS|point",
+    "run_name": "RUN",
+    "name": "ID",
+}
+
+
+def _readable_metavars() -> None:
+    """Give every option and argument a metavar, before typer builds the click commands."""
+    import typing
+
+    import typer.models
+
+    for command in app.registered_commands:
+        hints = typing.get_type_hints(inspect.unwrap(command.callback))  # once per command
+        for name, parameter in inspect.signature(command.callback).parameters.items():
+            info, hint = parameter.default, hints.get(name)
+            if not isinstance(info, typer.models.ParameterInfo) or info.metavar is not None or hint is bool:
+                continue
+            choices = _enum_choices(hint)
+            info.metavar = "|".join(choices) if choices else METAVARS.get(name, name.upper())
+
+
+def _enum_choices(hint) -> list[str]:
+    """The values of an Enum annotation (also inside `X | None`), else []."""
+    import typing
+    from enum import Enum
+
+    for candidate in typing.get_args(hint) or (hint,):
+        if isinstance(candidate, type) and issubclass(candidate, Enum):
+            return list(candidate.__members__)
+    return []
+
+
+def _no_type_after_arguments() -> None:
+    """typer prints `TICKER... <list[str]>` for an argument even when it has a metavar; the metavar
+    says it already."""
+    from typer.core import TyperArgument
+
+    TyperArgument.display_type_rich = lambda self, ctx: None
+
+
+_readable_metavars()
+_no_type_after_arguments()
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    from stockrnn.cli.entry import main as entry
+
+    entry()

@@ -1,0 +1,110 @@
+"""A config from a TOML file (or the packaged defaults) plus `--set section.key=value` overrides,
+validated into a Config; every failure becomes one ConfigError line that names the key."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from stockrnn.config.schema import Config
+from stockrnn.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _nearest(location: tuple) -> str:
+    """ " (did you mean model.hidden_size?)" for a mistyped key, or "" when nothing is close."""
+    import difflib
+
+    *sections, name = (str(part) for part in location)
+    model: type[BaseModel] = Config
+    for section in sections:
+        field = model.model_fields.get(section)
+        if (
+            field is None
+            or not isinstance(field.annotation, type)
+            or not issubclass(field.annotation, BaseModel)
+        ):
+            return ""
+        model = field.annotation
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean {'.'.join([*sections, close[0]])}?)" if close else ""
+
+
+def default_toml() -> str:
+    """The packaged defaults as commented TOML: configs/default.toml, shipped inside the wheel."""
+    package = Path(__file__).parents[1]
+    packaged = package / "default.toml"
+    return (packaged if packaged.is_file() else package.parent / "configs" / "default.toml").read_text(
+        encoding="utf-8"
+    )
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {key!r}{_nearest(error['loc'])}; `stockrnn config` prints every key"
+    if "input" in error and not isinstance(error["input"], dict):
+        return f"{key} = {error['input']!r}: {message}"
+    return f"{key}: {message}" if key else message
+
+
+def validate(raw: dict[str, Any], origin: str) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{origin}: {_describe(first)}") from None
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML value (`64`, `0.5`, `true`, `["AAPL", "KO"]`), else the text as a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    key, sep, text = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(
+            f"--set {assignment!r} must look like section.key=value (e.g. model.hidden_size=32)"
+        )
+    section, name = parts
+    target = raw.setdefault(section, {})
+    if not isinstance(target, dict):
+        raise ConfigError(f"--set {assignment!r}: {section!r} is not a section")
+    target[name] = _parse_value(text.strip())
+
+
+def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read `path` (or the packaged defaults), apply `section.key=value` overrides, validate."""
+    raw: dict[str, Any] = {}
+    origin = "defaults"
+    if path is not None:
+        path = Path(path)
+        origin = str(path)
+        if not path.is_file():
+            from stockrnn.errors import MissingInputError
+
+            raise MissingInputError(
+                f"config file {path} does not exist; `stockrnn config > my.toml` writes the defaults to start from"
+            )
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    if overrides:
+        origin += " with --set"
+    return validate(raw, origin)

@@ -1,0 +1,1 @@
+"""Prices: the local Parquet store, the sources (Yahoo, CSV), fetching, the exchange calendar."""

@@ -1,0 +1,1 @@
+"""Scores: metrics per horizon and level, every forecaster on the same origins, significance tests."""

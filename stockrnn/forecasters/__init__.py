@@ -1,0 +1,1 @@
+"""Everything that forecasts: the networks and their training, the baselines, quantiles, calibration."""

@@ -1,0 +1,41 @@
+"""`attention`: the seq2seq decoder attends over every encoder state at each decoding step.
+
+Luong et al. (2015) "general" scoring, score(d, e) = d . W e: the decoder's state of this step
+queries the encoder's states with one bilinear map, a batched matmul per step; Bahdanau's additive
+score needs a tanh layer over all L states at every step for no measured gain in Luong's results.
+The weights of the last forward pass stay on the module (`attention`, (B, H, L)), so predict can
+show which past sessions each horizon looked at.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from stockrnn.forecasters.models.seq2seq import Seq2SeqForecaster
+
+
+class AttentionForecaster(Seq2SeqForecaster):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        hidden = self.encoder.hidden_size
+        self.score = nn.Linear(hidden, hidden, bias=False)  # W of d . W e
+        self.combine = nn.Linear(2 * hidden, hidden)  # [context; decoder state] -> attentional state
+        self.attention: torch.Tensor | None = None
+        self._weights: list[torch.Tensor] = []
+
+    def forward(self, windows, lengths=None, targets=None):
+        self._weights = []
+        out = super().forward(windows, lengths, targets)
+        self.attention = torch.stack(self._weights, dim=1).detach()  # (B, H, L)
+        return out
+
+    def _step_output(self, decoded, encoded, mask):
+        # decoded: (B, hidden); encoded: (B, L, hidden); mask: (B, L) True on padding, or None
+        scores = torch.bmm(self.score(encoded), decoded[:, :, None])[..., 0]  # (B, L)
+        if mask is not None:
+            scores = scores.masked_fill(mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)  # (B, L)
+        self._weights.append(weights)
+        context = torch.bmm(weights[:, None, :], encoded)[:, 0]  # (B, hidden)
+        return torch.tanh(self.combine(torch.cat([context, decoded], dim=-1)))  # (B, hidden)

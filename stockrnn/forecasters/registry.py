@@ -1,0 +1,28 @@
+"""The one registry of forecasters: the network first, then every baseline, in display order.
+
+Evaluation, the CLI table, the test-predictions columns and the forecasts all take names from here.
+"""
+
+from __future__ import annotations
+
+import time
+
+from stockrnn.dataset.windows import FitData
+from stockrnn.forecasters.baselines import DLinear, Drift, EWMAVolatility, LinearAR, Naive
+from stockrnn.forecasters.garch import Garch
+from stockrnn.forecasters.network import NetworkForecaster
+
+BASELINES = (Naive, Drift, EWMAVolatility, Garch, LinearAR, DLinear)
+NAMES = (NetworkForecaster.name, *(baseline.name for baseline in BASELINES))
+
+
+def fit_baselines(data: FitData, seconds: dict[str, float] | None = None) -> dict:
+    """Every baseline fitted on the training split of `data`, by name; each fit's wall-clock seconds
+    are added to `seconds[name]` when given."""
+    fitted = {}
+    for baseline in BASELINES:
+        started = time.perf_counter()
+        fitted[baseline.name] = baseline().fit(data)
+        if seconds is not None:
+            seconds[baseline.name] = seconds.get(baseline.name, 0.0) + time.perf_counter() - started
+    return fitted

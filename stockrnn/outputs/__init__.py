@@ -1,0 +1,1 @@
+"""What leaves the tool: forecasts for tonight, their Parquet archive, the HTML reports and charts."""

@@ -1,0 +1,83 @@
+"""The report of a comparison: the leaderboard of every horizon and the loss ratios as a chart."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from stockrnn.outputs import charts
+from stockrnn.outputs.html import _number, _p, write_page
+from stockrnn.outputs.report import Chart
+
+COLUMNS = (
+    "#",
+    "forecaster",
+    "MAE/naive",
+    "pinball/naive",
+    "CRPS/naive",
+    "cov90",
+    "fit s",
+    "params",
+    "p vs naive",
+    "p vs best",
+)
+
+
+def leaderboard_html(board: dict) -> str:
+    tables = []
+    for horizon, rows in board["horizons"].items():
+        head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+        body = []
+        for rank, row in enumerate(rows, start=1):
+            cells = (
+                rank,
+                html.escape(row["forecaster"]),
+                _number(row["mae_vs_naive"]),
+                _number(row["pinball_vs_naive"]),
+                _number(row["crps_vs_naive"]),
+                _number(row["coverage_90"], 3),
+                _number(row["seconds"], 1),
+                "-" if row["parameters"] is None else f"{row['parameters']:,}",
+                _p(row["p_vs_naive"]),
+                _p(row["p_vs_best"]),
+            )
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        caption = f"{horizon}, sorted by {html.escape(board['by'])} ({html.escape(board['scope'])})"
+        tables.append(f"<table><caption>{caption}</caption><tr>{head}</tr>{''.join(body)}</table>")
+    return "".join(tables)
+
+
+def ratio_chart(board: dict) -> Chart:
+    horizons = [int(h[1:]) for h in board["horizons"]]
+    names = [row["forecaster"] for row in next(iter(board["horizons"].values()))]
+    ratios = {
+        name: [
+            next(r for r in rows if r["forecaster"] == name)["pinball_vs_naive"]
+            for rows in board["horizons"].values()
+        ]
+        for name in names
+    }
+    png = charts.ratio_chart(
+        f"{board['scope']}: pinball loss relative to naive", horizons, ratios, "pinball / naive"
+    )
+    caption = "Each forecaster's pinball loss over naive's by horizon; below 1 beats naive. Significance is in the tables."
+    return Chart("compare-ratios", "loss ratios", caption, png)
+
+
+def write_compare_report(comparison, out: Path, png_dir: Path | None = None) -> list[Chart]:
+    """Write the comparison's HTML page (and its PNG); each file whole or not at all."""
+    from stockrnn.cli.render import leaderboard_verdict
+
+    board = comparison.leaderboard
+    found = [ratio_chart(board)]
+    candidates = ", ".join(html.escape(name) for name in comparison.manifest["candidates"])
+    plan = comparison.manifest.get("plan")
+    how = f"{plan['folds']} walk-forward folds of {plan['step']} sessions" if plan else "one test split"
+    intro = (
+        f"Candidates {candidates} and every baseline, fitted on the same data and scored on the same origins "
+        f"({how}); p-values: Diebold-Mariano (HLN) on per-date {html.escape(board['loss_tested'])} loss."
+    )
+    verdict = "".join(f"<li>{html.escape(line)}</li>" for line in leaderboard_verdict(board).splitlines())
+    body = f"<ul>{verdict}</ul>{leaderboard_html(board)}"
+    write_page(out, f"stockrnn compare {comparison.compare_id}", intro, body, found, png_dir)
+    return found

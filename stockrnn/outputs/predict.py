@@ -1,0 +1,161 @@
+"""From a trained run and the newest stored prices to forecast rows (written by forecast.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stockrnn.data.store import PriceStore, normalize_ticker
+from stockrnn.dataset.prepare import load_feature_frames
+from stockrnn.dataset.windows import Panel, build_panel
+from stockrnn.errors import DataError, MissingInputError
+from stockrnn.runs.folder import Run, restore
+
+
+def run_panel(run: Run, store: PriceStore, tickers: list[str], last_rows: int | None = None) -> Panel:
+    """The tickers' features scaled with the run's own scalers; the newest `last_rows` sessions if given."""
+    manifest = run.manifest
+    frames, names = load_feature_frames(store, tickers, manifest.features, manifest.target, last_rows)
+    scalers = {t: manifest.scalers[t] for t in tickers}
+    return build_panel(frames, names, names[0], "", None, scalers=scalers)
+
+
+def _run_tickers(run: Run, requested: list[str] | None) -> list[str]:
+    known = run.manifest.tickers
+    if not requested:
+        return list(known)
+    chosen = [normalize_ticker(t) for t in requested]
+    unknown = [t for t in chosen if t not in known]
+    if unknown:
+        raise MissingInputError(
+            f"run {run.run_id} was not trained on {', '.join(unknown)}; it knows {', '.join(known)}"
+        )
+    return chosen
+
+
+def forecast_frame(
+    run: Run,
+    store: PriceStore,
+    requested: list[str] | None,
+    now: pd.Timestamp,
+    allow_stale: bool,
+    stale_sessions: int = 3,
+) -> pd.DataFrame:
+    """Forecasts for the next H sessions from each ticker's newest window, one row per (ticker, horizon):
+    the median and every quantile level, as closes and as cumulative log returns. Refuses stale or
+    gappy data."""
+    from stockrnn.data.calendar import last_closed_session, sessions_between
+    from stockrnn.forecasters.network import NetworkForecaster
+
+    config, model = restore(run)
+    manifest = run.manifest
+    exchange = config.data.exchange
+    lookback = run.manifest.lookback
+    tickers = _run_tickers(run, requested)
+    panel = run_panel(run, store, tickers, last_rows=lookback + 1)  # +1: the first row's return needs its eve
+    closed = last_closed_session(exchange, now)
+    if not allow_stale:
+        _refuse_stale(panel, tickers, exchange, closed, stale_sessions)
+    ends = []
+    floor = config.features.history_floor  # a short-history ticker's window is left-padded
+    for index, ticker in enumerate(tickers):
+        rows = np.flatnonzero(panel.ticker_ids == index)
+        if len(rows) < floor:
+            what = "lookback" if floor == lookback else "min_history"
+            raise DataError(
+                f"{ticker}: {len(rows) + 1} sessions stored, fewer than the run's {what} of {floor} + 1; "
+                f"fetch more history"
+            )
+        end = rows[-1]
+        window_dates = panel.dates[max(end - lookback + 1, rows[0]) : end + 1]
+        expected = sessions_between(exchange, window_dates[0], window_dates[-1])
+        stray = sorted(set(pd.DatetimeIndex(window_dates).date) - set(expected.date))
+        if stray:  # e.g. a weekend row: not a gap, a date the exchange never traded
+            raise DataError(
+                f"{ticker}: {stray[0]} in the newest window is not a session of {exchange} "
+                f"({len(stray)} such date(s)); refetch the ticker, or check --exchange / data.exchange"
+            )
+        if len(expected) != len(window_dates):
+            missing = sorted(set(expected.date) - set(pd.DatetimeIndex(window_dates).date))
+            raise DataError(
+                f"{ticker}: the newest {len(window_dates)}-session window has {len(expected) - len(window_dates)} "
+                f"missing session(s) (first {missing[0] if missing else '?'}); refetch the ticker"
+            )
+        ends.append(end)
+    ends = np.asarray(ends, dtype=np.int64)
+    # One batched forward pass over every ticker's newest window (their targets do not exist yet).
+    network = NetworkForecaster(
+        model, lookback, manifest.horizon, manifest.levels, config.features.min_history
+    )
+    forecast = network.predict(panel, ends)
+    if manifest.conformal is not None:
+        forecast = manifest.conformal.apply(panel, ends, forecast)
+    with np.errstate(over="ignore", invalid="ignore"):  # damaged weights: reported just below
+        finite = np.isfinite(forecast.prices(panel.price[ends])).all(axis=(1, 2))  # (N,)
+    if not finite.all():
+        bad = [tickers[i] for i in np.flatnonzero(~finite)]
+        raise DataError(
+            f"run {run.run_id} gives non-finite forecasts for {', '.join(bad)}; its weights or scalers are "
+            "damaged: retrain (nothing was written)"
+        )
+    frame = forecast_rows(run, config.model.label, exchange, panel, ends, forecast)
+    if network.attention is not None:
+        # Attention runs: which of the window's sessions each horizon's forecast looked at, oldest
+        # first (the last weight is the asof session); a padded short window has zeros in front.
+        frame["attention"] = list(
+            network.attention.reshape(-1, network.attention.shape[-1]).astype("float32")
+        )
+    return frame
+
+
+def _refuse_stale(panel: Panel, tickers: list[str], exchange: str, closed, stale_sessions: int) -> None:
+    """Name every ticker whose newest session is more than `stale_sessions` behind, not just the first."""
+    from stockrnn.data.calendar import sessions_between
+
+    stale = []
+    for index, ticker in enumerate(tickers):
+        rows = np.flatnonzero(panel.ticker_ids == index)
+        if len(rows) == 0:
+            continue
+        asof = pd.Timestamp(panel.dates[rows[-1]])
+        behind = len(sessions_between(exchange, asof, closed)) - 1 if asof < closed else 0
+        if behind > stale_sessions:
+            stale.append(f"{ticker} ({asof.date()}, {behind} sessions)")
+    if stale:
+        raise DataError(
+            f"newest stored session behind the last closed session {closed.date()} for {len(stale)} "
+            f"ticker(s): {', '.join(stale)}; run `stockrnn fetch` or pass --allow-stale"
+        )
+
+
+def forecast_rows(
+    run: Run, model_name: str, exchange: str, panel: Panel, ends: np.ndarray, forecast
+) -> pd.DataFrame:
+    """The forecast laid out one row per (ticker, horizon); the schema is the README's."""
+    from stockrnn.data.calendar import sessions_after
+    from stockrnn.forecasters.quantiles import level_name
+
+    count, horizon = len(ends), forecast.values.shape[1]
+    asofs = pd.DatetimeIndex(panel.dates[ends])
+    last_close = panel.price[ends]
+    median = forecast.median  # (N, H)
+    prices = forecast.prices(last_close)  # (N, H, Q)
+    columns = {
+        "ticker": np.repeat(np.asarray(panel.tickers)[panel.ticker_ids[ends]], horizon),
+        "asof": np.repeat(asofs, horizon),
+        "target_date": np.concatenate([sessions_after(exchange, day, horizon) for day in asofs]),
+        "horizon": np.tile(np.arange(1, horizon + 1, dtype=np.int64), count),
+        "last_close": np.repeat(last_close, horizon),
+        "predicted_close": (last_close[:, None] * np.exp(median)).ravel(),
+        "predicted_return": median.ravel(),
+    }
+    for k, level in enumerate(forecast.levels):
+        columns[f"close_{level_name(level)}"] = prices[..., k].ravel()
+    for k, level in enumerate(forecast.levels):
+        columns[f"return_{level_name(level)}"] = forecast.values[..., k].ravel()
+    frame = pd.DataFrame(columns)
+    frame["target_date"] = pd.to_datetime(frame["target_date"]).astype("datetime64[ns]")
+    frame["model"] = model_name
+    frame["run_id"] = run.run_id
+    frame["created_at"] = pd.Timestamp.now(tz="UTC")
+    return frame

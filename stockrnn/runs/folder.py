@@ -1,0 +1,285 @@
+"""A run directory: resolved config, manifest, weights-only checkpoint, metrics, test predictions.
+
+<runs>/<run_id>/
+  config.json               the resolved configuration
+  manifest.json             features, lookback, scaler parameters, split dates, data fingerprint,
+                            library versions, seed, training summary with the loss of every epoch,
+                            headline metrics
+  model.pt                  state_dict only; loaded with torch.load(weights_only=True)
+  metrics.json              every forecaster's scores on the test split
+  test_predictions.parquet  date, ticker, actual, model and each baseline, in prices
+
+A run is written into a hidden folder and renamed into place, so it appears complete or not at all.
+That rename is the only commit point: `latest` means the complete run with the newest `created_at`,
+found by listing, so no pointer file can disagree with the folders after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from stockrnn.dataset.windows import AffineScaler, SplitDates
+from stockrnn.errors import DataError, MissingInputError
+from stockrnn.forecasters.calibration import ConformalOffsets
+from stockrnn.io.atomic import publish_folder
+
+log = logging.getLogger("stockrnn")
+LATEST = "latest"
+FILES = ("config.json", "manifest.json", "model.pt", "metrics.json", "test_predictions.parquet")
+
+
+@dataclass
+class Manifest:
+    """What a run needs to be restored, scored and listed; manifest.json is its JSON form."""
+
+    run_id: str
+    created_at: str
+    tickers: list[str]
+    features: list[str]
+    target: str
+    lookback: int
+    scalers: dict[str, AffineScaler]
+    split: SplitDates
+    windows: dict[str, int]
+    data_fingerprint: str
+    versions: dict[str, str]
+    seed: int
+    device: str
+    training: dict
+    headline: dict[str, float] = field(default_factory=dict)
+    # Runs from before horizons and quantiles lack these three: one session, one point value.
+    horizon: int = 1
+    levels: tuple[float, ...] = (0.5,)
+    conformal: ConformalOffsets | None = None  # the model's interval offsets; None: not calibrated
+    weights_sha256: str | None = None  # of model.pt; runs saved before checksums have none
+    checksum: str | None = None  # of config.json and manifest.json (see run_schema)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["scalers"] = {t: s.to_json() for t, s in self.scalers.items()}
+        data["split"] = self.split.to_json()
+        data["levels"] = list(self.levels)
+        data["conformal"] = self.conformal.to_json() if self.conformal else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Manifest:
+        fields = dict(data)
+        fields["scalers"] = {t: AffineScaler.from_json(s) for t, s in data["scalers"].items()}
+        fields["split"] = SplitDates.from_json(data["split"])
+        fields["levels"] = tuple(data.get("levels", (0.5,)))
+        fields["conformal"] = ConformalOffsets.from_json(data["conformal"]) if data.get("conformal") else None
+        return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Run:
+    run_id: str
+    path: Path
+    config: dict
+    manifest: Manifest
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.path / "metrics.json").read_text())
+
+
+def new_run_id(cell: str, tickers: list[str]) -> str:
+    """<UTC second>-<cell>-<first ticker>[+<others>]; publish_folder adds -2, -3 ... if it is taken."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    label = tickers[0].replace("^", "") + (f"+{len(tickers) - 1}" if len(tickers) > 1 else "")
+    return f"{stamp}-{cell}-{label}"
+
+
+def strict_json(data):
+    """`data` with every NaN or infinity as None (JSON null): JSON parsers other than Python's
+    refuse NaN and Infinity, and a constant-price series makes ratios NaN."""
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict_json(value) for value in data]
+    if hasattr(data, "tolist") and hasattr(data, "ndim"):  # a NumPy array or scalar: plain numbers
+        return strict_json(data.tolist())
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    return data
+
+
+def _write_json(path: Path, data) -> None:
+    """Into a staging folder: publish_folder fsyncs every file before the rename."""
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(strict_json(data), fh, indent=2, sort_keys=True, allow_nan=False)
+
+
+def save_run(
+    runs_root: Path,
+    run_id: str,
+    config: dict,
+    manifest: Manifest,
+    state_dict: dict,
+    metrics: dict,
+    test_predictions: pd.DataFrame,
+    lock_timeout: float = 30.0,
+) -> Path:
+    import torch
+
+    from stockrnn.runs.schema import CHECKSUM, checksum, weights_digest
+
+    def write(staging: Path, final_id: str) -> None:
+        torch.save(state_dict, staging / "model.pt")  # first: the manifest records its digest
+        digest = weights_digest((staging / "model.pt").read_bytes())
+        final = replace(manifest, run_id=final_id, weights_sha256=digest).to_json()
+        as_read = json.loads(json.dumps(strict_json(final)))  # what a later load will see
+        final[CHECKSUM] = checksum(json.loads(json.dumps(strict_json(config))), as_read)
+        _write_json(staging / "config.json", config)
+        _write_json(staging / "manifest.json", final)
+        _write_json(staging / "metrics.json", metrics)
+        test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
+
+    return publish_folder(Path(runs_root), run_id, write, lock_timeout, f"the runs folder {runs_root}")
+
+
+def ensure_writable(folder: Path) -> None:
+    """Exit 73 now if runs cannot be saved in `folder`, rather than after the whole training."""
+    import tempfile
+
+    from stockrnn.errors import write_failure
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise write_failure(exc, folder) from exc
+
+
+def check_run_name(runs_root: Path, name: str) -> None:
+    """A run id is a name inside the runs folder: not a path, not hidden, not a symbolic link."""
+    if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name:
+        raise MissingInputError(
+            f"{name[:80]!r} is not a run id; give an id that `stockrnn runs` lists (runs live in {runs_root})"
+        )
+    if (Path(runs_root) / name).is_symlink():
+        raise MissingInputError(f"{Path(runs_root) / name} is a symbolic link, not a run; remove it")
+
+
+def resolve_run_id(runs_root: Path, name: str) -> str:
+    if name != LATEST:
+        check_run_name(runs_root, name)
+        return name
+    runs, broken = scan_runs(runs_root)
+    if not runs:
+        hint = f" ({len(broken)} broken: `stockrnn runs` says why)" if broken else ""
+        raise MissingInputError(f"no runs in {runs_root}{hint}; train one with `stockrnn train`")
+    newest = max(runs, key=lambda run: order_key(run.run_id, run.manifest.created_at))
+    for name, reason in broken:
+        if order_key(name) > order_key(newest.run_id):
+            log.warning(
+                "skipping the newer run %s, which is broken: %s; latest is %s", name, reason, newest.run_id
+            )
+    return newest.run_id
+
+
+def load_run(runs_root: Path, name: str = LATEST) -> Run:
+    return _load(runs_root, resolve_run_id(runs_root, name))
+
+
+def _load(runs_root: Path, run_id: str) -> Run:
+    """A run whose files pass their schemas, agree with each other and match their checksum."""
+    from stockrnn.runs.schema import check_agreement, check_checksum, check_config, check_manifest
+
+    path = Path(runs_root) / run_id
+    if not (path / "manifest.json").is_file():
+        raise MissingInputError(f"no run {run_id!r} in {runs_root}; `stockrnn runs` lists them")
+    try:
+        config = json.loads((path / "config.json").read_text())
+        raw = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"run {run_id}: unreadable config or manifest ({exc!r})") from None
+    check_manifest(run_id, raw)
+    check_agreement(run_id, check_config(run_id, config), raw)
+    check_checksum(run_id, config, raw)
+    return Run(run_id, path, config, Manifest.from_json(raw))
+
+
+def load_weights(run: Run, model) -> None:
+    """Load the run's weights into `model`; never unpickles anything but tensors."""
+    import io
+    import pickle
+    import warnings
+
+    import torch
+
+    from stockrnn.runs.schema import weights_digest
+
+    weights = run.path / "model.pt"
+    try:
+        data = weights.read_bytes()
+    except OSError as exc:
+        raise DataError(f"run {run.run_id}: {weights.name} is unreadable ({exc.strerror}); retrain") from None
+    if run.manifest.weights_sha256 is not None and weights_digest(data) != run.manifest.weights_sha256:
+        raise DataError(
+            f"run {run.run_id}: {weights.name} changed since the run was saved (checksum mismatch); retrain"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before refusing them
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"run {run.run_id}: {weights.name} is not a loadable weights-only checkpoint ({first_line}); retrain"
+        ) from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise DataError(
+            f"run {run.run_id}: weights do not fit the model its config describes ({str(exc).splitlines()[0]})"
+        ) from None
+
+
+def restore(run: Run):
+    """The run's config and its model with trained weights, on the CPU, in eval mode."""
+    from stockrnn.config.schema import Config
+    from stockrnn.forecasters.models import build_model
+
+    config = Config.model_validate(run.config)
+    manifest = run.manifest
+    model = build_model(config, len(manifest.features), manifest.horizon, manifest.levels)
+    load_weights(run, model)
+    return config, model.eval()
+
+
+def scan_runs(runs_root: Path) -> tuple[list[Run], list[tuple[str, str]]]:
+    """The runs that load, and (folder name, reason) for every run folder that does not."""
+    root = Path(runs_root)
+    if not root.is_dir():
+        return [], []
+    found, broken = [], []
+    for entry in sorted(root.iterdir()):
+        real_folder = entry.is_dir() and not entry.is_symlink()
+        if real_folder and not entry.name.startswith(".") and (entry / "manifest.json").is_file():
+            try:
+                found.append(_load(root, entry.name))  # by name: a folder called "latest" is just a folder
+            except (DataError, MissingInputError) as exc:
+                broken.append((entry.name, str(exc)))
+    return found, broken
+
+
+def list_runs(runs_root: Path) -> list[Run]:
+    return scan_runs(runs_root)[0]
+
+
+def order_key(run_id: str, created_at: str = "") -> tuple[str, str, str]:
+    """Runs are ordered by the UTC second stockrnn wrote into their id when it saved them (then by
+    created_at, then id): a manifest's created_at can say anything, even a date years ahead."""
+    stamp = run_id[:15] if re.fullmatch(r"\d{8}-\d{6}", run_id[:15]) else ""
+    return stamp, created_at, run_id

@@ -1,0 +1,1 @@
+"""Train, backtest and compare: each fits forecasters on prepared data and writes its own folder."""

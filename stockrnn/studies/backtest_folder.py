@@ -1,0 +1,103 @@
+"""A backtest folder beside the runs, written like a run (staged, renamed into place).
+
+<runs>/backtests/<id>/
+  config.json        the resolved configuration
+  manifest.json      the plan, every fold's dates, seed and training, data fingerprint, versions
+  forecasts.parquet  fold, origin_date, ticker, horizon, target_date, last_close, actual, and each
+                     forecaster's median and quantiles, in prices
+  metrics.json       {"pooled": ..., "folds": {"1": ...}, "mcs": ...}: per horizon, per ticker and pooled
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stockrnn.errors import DataError, MissingInputError
+from stockrnn.io.atomic import publish_folder
+from stockrnn.runs.folder import LATEST, _write_json, check_run_name, new_run_id, order_key
+
+FOLDER = "backtests"
+
+
+@dataclass
+class Backtest:
+    backtest_id: str
+    path: Path
+    config: dict
+    manifest: dict
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.path / "metrics.json").read_text())
+
+    def forecasts(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "forecasts.parquet")
+
+
+def backtests_dir(runs_root: Path) -> Path:
+    return Path(runs_root) / FOLDER
+
+
+def new_backtest_id(cell: str, tickers: list[str], folds: int, step: int) -> str:
+    return f"{new_run_id(cell, tickers)}-{folds}x{step}"
+
+
+def forecasts_frame(result) -> pd.DataFrame:
+    """The backtest's forecasts in the layout of a run's test predictions, with the fold in front."""
+    from stockrnn.evaluation.scoring import predictions_frame
+
+    frame = predictions_frame(result.panel, result.ends, result.forecasts)
+    frame.insert(0, "fold", np.repeat(result.fold_of, len(frame) // len(result.ends)))
+    return frame.rename(columns={"date": "target_date"})
+
+
+def save_backtest(
+    runs_root: Path, backtest_id: str, config: dict, manifest: dict, metrics: dict, forecasts: pd.DataFrame
+) -> Path:
+    def write(staging: Path, final_id: str) -> None:
+        _write_json(staging / "config.json", config)
+        _write_json(staging / "manifest.json", {**manifest, "backtest_id": final_id})
+        _write_json(staging / "metrics.json", metrics)
+        forecasts.to_parquet(staging / "forecasts.parquet", index=False)
+
+    root = backtests_dir(runs_root)
+    return publish_folder(root, backtest_id, write, 30.0, f"the backtests folder {root}")
+
+
+def list_backtests(runs_root: Path) -> list[Backtest]:
+    root = backtests_dir(runs_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and not entry.name.startswith(".") and (entry / "manifest.json").is_file():
+            try:
+                found.append(load_backtest(runs_root, entry.name))
+            except (DataError, MissingInputError):
+                continue
+    return found
+
+
+def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
+    root = backtests_dir(runs_root)
+    if name == LATEST:
+        found = list_backtests(runs_root)
+        if not found:
+            raise MissingInputError(f"no backtests in {root}; run `stockrnn backtest`")
+        return max(found, key=lambda b: order_key(b.backtest_id, str(b.manifest["created_at"])))
+    check_run_name(root, name)
+    path = root / name
+    if not (path / "manifest.json").is_file():
+        raise MissingInputError(f"no backtest {name!r} in {root}; `stockrnn runs` lists them")
+    try:
+        config = json.loads((path / "config.json").read_text())
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["created_at"]  # noqa: B018 - a manifest without it is not ours
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"backtest {name}: unreadable config or manifest ({exc!r})") from None
+    return Backtest(name, path, config, manifest)

@@ -1,0 +1,246 @@
+"""Walk-forward backtest: re-fit through time the way the model would have been used, score every origin.
+
+Fold k owns the forecast origins dated in [cutoff_k, cutoff_k+1), `step` sessions of them. Everything
+it forecasts with was fitted on targets dated <= cutoff_k: the scalers and the training windows on
+the sessions up to cutoff_k - val_sessions, the validation windows (early stopping, conformal
+calibration, the ridge's penalty) on the val_sessions after them. The folds' origins are the last
+folds * step sessions of the history that have all H outcomes.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from stockrnn.config.schema import Config
+from stockrnn.dataset.windows import FitData, Panel, build_panel
+from stockrnn.errors import ConfigError, DataError
+from stockrnn.forecasters.quantiles import Forecast
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    folds: int = 8
+    step: int = 63  # origins per fold, in sessions
+    val_sessions: int = 252  # validation sessions before each cutoff
+    window: str = "expanding"  # or "rolling:N": train on the last N sessions before validation
+    refit: int = 1  # re-fit every `refit` folds; the others forecast with the last fit
+    warm_start: bool = False  # start each re-fit from the previous fold's weights
+    mcs: bool = False  # add the Model Confidence Set over all forecasters
+
+    def __post_init__(self) -> None:
+        for name in ("folds", "step", "val_sessions", "refit"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)} must be at least 1")
+        if self.rolling_sessions is not None and self.rolling_sessions < 2:
+            raise ConfigError(f"--window {self.window}: a rolling window needs at least 2 sessions")
+
+    @property
+    def rolling_sessions(self) -> int | None:
+        """N of `rolling:N`; None for an expanding window."""
+        if self.window == "expanding":
+            return None
+        kind, _, size = self.window.partition(":")
+        if kind != "rolling" or not size.isdigit():
+            raise ConfigError(f"--window {self.window!r}: use `expanding` or `rolling:N` (N sessions)")
+        return int(size)
+
+
+@dataclass
+class Fold:
+    """One fold's dates and what training it did; the backtest manifest lists these."""
+
+    index: int  # 1-based
+    train_start: str | None  # training targets dated after this (rolling window only)
+    train_end: str  # training targets dated <= train_end
+    cutoff: str  # validation targets <= cutoff; the fold's first origin is the cutoff session
+    last_origin: str
+    origins: int  # forecast origins, all tickers
+    refit: bool
+    seed: int
+    best_epoch: int = 0
+    epochs_run: int = 0
+    seconds: float = 0.0  # wall time of the fold's fitting and forecasting
+    peak_rss_mb: float = 0.0  # the process's peak RSS after the fold (flat when memory does not grow)
+    history: list[dict] = field(default_factory=list)  # per epoch: train and validation loss
+
+
+@dataclass
+class BacktestResult:
+    folds: list[Fold]
+    panel: Panel  # the last fit's panel; prices, dates and tickers are the same in every fold's
+    ends: np.ndarray  # (N,) origin rows of all folds, in fold order
+    fold_of: np.ndarray  # (N,) 1-based fold of each origin
+    forecasts: dict[str, Forecast]  # calibrated, on `ends`
+    metrics: dict  # {"pooled": score table, "folds": {k: score table}, "mcs": {h: {name: p}}}
+    raw: dict[str, Forecast] | None = None  # before calibration, on `ends`
+    naive_scale: np.ndarray | None = None  # MASE's scale per ticker, from the first fold
+    fit_seconds: dict[str, float] | None = None  # per forecaster, summed over the folds
+
+
+def plan_folds(grid: np.ndarray, lookback: int, horizon: int, plan: BacktestPlan) -> list[Fold]:
+    """Fold dates on the sorted distinct session dates `grid` of the panel."""
+    last_origin = len(grid) - 1 - horizon  # the newest origin with all H outcomes stored
+    first_cutoff = last_origin - plan.folds * plan.step + 1
+    rolling = plan.rolling_sessions
+    train_sessions_needed = (rolling or lookback + 2) + lookback
+    if first_cutoff - plan.val_sessions - train_sessions_needed < 0:
+        raise DataError(
+            f"{len(grid)} sessions are too few for {plan.folds} folds of {plan.step} sessions after "
+            f"{plan.val_sessions} validation sessions and {train_sessions_needed} training sessions; "
+            "lower --folds, --step or --val-sessions, or fetch more history"
+        )
+    day = lambda i: str(pd.Timestamp(grid[i]).date())  # noqa: E731
+    folds = []
+    for k in range(plan.folds):
+        cutoff = first_cutoff + k * plan.step
+        train_end = cutoff - plan.val_sessions
+        folds.append(
+            Fold(
+                index=k + 1,
+                train_start=day(train_end - rolling) if rolling else None,
+                train_end=day(train_end),
+                cutoff=day(cutoff),
+                last_origin=day(cutoff + plan.step - 1),
+                origins=0,
+                refit=k % plan.refit == 0,
+                seed=0,
+            )
+        )
+    return folds
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def run_backtest(
+    config: Config,
+    frames: dict[str, pd.DataFrame],
+    names: list[str],
+    plan: BacktestPlan,
+    device,
+    on_fold: Callable[[Fold, int], None] | None = None,
+    on_epoch=None,
+) -> BacktestResult:
+    """Fit and forecast fold by fold; score every forecaster on all folds' origins together."""
+    import torch
+
+    from stockrnn.evaluation.metrics import naive_scale_per_ticker, score_forecasts
+    from stockrnn.evaluation.scoring import apply_offsets, calibrate
+    from stockrnn.forecasters.network import NetworkForecaster
+    from stockrnn.forecasters.registry import fit_baselines
+
+    lookback, horizon, levels = config.features.lookback, config.features.horizon, config.model.levels
+    floor = config.features.history_floor
+    grid = np.unique(np.concatenate([frame["date"].to_numpy() for frame in frames.values()]))
+    folds = plan_folds(grid, lookback, horizon, plan)
+    calibrated_runs = config.model.conformal and not config.model.is_point
+
+    ends_per_fold, raw_per_fold, calibrated_per_fold, fold_metrics = [], [], [], {}
+    previous_weights, first_naive_scale, fit_seconds = None, None, {}
+    for k, fold in enumerate(folds):
+        started = time.perf_counter()
+        fold.seed = config.training.seed + k
+        if fold.refit:
+            train_start = pd.Timestamp(fold.train_start) if fold.train_start else None
+            panel = build_panel(
+                frames,
+                names,
+                names[0],
+                config.features.scaler,
+                pd.Timestamp(fold.train_end),
+                min_train_rows=floor + 2,
+                train_start=train_start,
+            )
+            train_ends = panel.window_ends(
+                lookback, horizon, train_start, pd.Timestamp(fold.train_end), floor
+            )
+            val_ends = panel.window_ends(
+                lookback, horizon, pd.Timestamp(fold.train_end), pd.Timestamp(fold.cutoff), floor
+            )
+            if len(train_ends) == 0 or len(val_ends) == 0:
+                raise DataError(
+                    f"fold {fold.index}: no {'training' if len(train_ends) == 0 else 'validation'} windows "
+                    f"of {lookback} sessions with {horizon} targets; shorten features.lookback or fold later"
+                )
+            data = FitData(panel, train_ends, val_ends, lookback, horizon, levels)
+            torch.manual_seed(fold.seed)
+            network = NetworkForecaster.from_config(config, len(names), horizon, levels)
+            model = network.model
+            if plan.warm_start and previous_weights is not None:
+                model.load_state_dict(previous_weights)
+            training = config.training.model_copy(update={"seed": fold.seed})
+            fit_started = time.perf_counter()
+            network.fit(data, training, device, on_epoch)
+            fit_seconds[network.name] = fit_seconds.get(network.name, 0.0) + time.perf_counter() - fit_started
+            previous_weights = {key: value.detach().clone() for key, value in model.state_dict().items()}
+            forecasters = {network.name: network, **fit_baselines(data, fit_seconds)}
+            offsets = calibrate(data, forecasters) if calibrated_runs else {}
+            naive_scale = naive_scale_per_ticker(panel, train_ends)
+            first_naive_scale = naive_scale if first_naive_scale is None else first_naive_scale
+            result = network.result
+            fold.best_epoch, fold.epochs_run = result.best_epoch, len(result.history)
+            fold.history = [asdict(epoch) for epoch in result.history]
+        origins = panel.window_ends(lookback, horizon, None, None, floor)
+        origin_dates = panel.dates[origins]
+        in_fold = (origin_dates >= np.datetime64(fold.cutoff)) & (
+            origin_dates <= np.datetime64(fold.last_origin)
+        )
+        ends = origins[in_fold]
+        raw = {name: f.predict(panel, ends) for name, f in forecasters.items()}
+        calibrated = apply_offsets(panel, ends, raw, offsets)
+        fold_metrics[str(fold.index)] = score_forecasts(panel, ends, calibrated, raw, naive_scale)
+        ends_per_fold.append(ends)
+        raw_per_fold.append(raw)
+        calibrated_per_fold.append(calibrated)
+        fold.origins = len(ends)
+        fold.seconds = time.perf_counter() - started
+        fold.peak_rss_mb = _peak_rss_mb()
+        if on_fold:
+            on_fold(fold, len(folds))
+
+    all_ends = np.concatenate(ends_per_fold)
+    fold_of = np.concatenate([np.full(len(e), k + 1) for k, e in enumerate(ends_per_fold)])
+    raw, calibrated = _concatenate(raw_per_fold), _concatenate(calibrated_per_fold)
+    metrics = {
+        "pooled": score_forecasts(panel, all_ends, calibrated, raw, first_naive_scale),
+        "folds": fold_metrics,
+    }
+    if plan.mcs:
+        metrics["mcs"] = _confidence_sets(panel, all_ends, calibrated, config.training.seed)
+    return BacktestResult(
+        folds, panel, all_ends, fold_of, calibrated, metrics, raw, first_naive_scale, fit_seconds
+    )
+
+
+def _concatenate(per_fold: list[dict[str, Forecast]]) -> dict[str, Forecast]:
+    return {
+        name: Forecast(forecast.levels, np.concatenate([fold[name].values for fold in per_fold]))
+        for name, forecast in per_fold[0].items()
+    }
+
+
+def _confidence_sets(panel: Panel, ends: np.ndarray, forecasts: dict[str, Forecast], seed: int) -> dict:
+    """Per horizon, each forecaster's MCS p-value on its pinball loss pooled per origin date."""
+    from stockrnn.dataset.targets import cumulative_log_returns
+    from stockrnn.evaluation.significance import model_confidence_set, per_date
+    from stockrnn.forecasters.quantiles import pinball
+
+    actual = cumulative_log_returns(panel, ends, next(iter(forecasts.values())).values.shape[1])  # (N, H)
+    dates = panel.dates[ends]
+    found = {}
+    for h in range(actual.shape[1]):
+        losses = {
+            name: per_date(pinball(f.values[:, h], actual[:, h], f.levels).mean(-1), dates)
+            for name, f in forecasts.items()
+        }
+        found[f"h{h + 1}"] = model_confidence_set(losses, seed=seed)
+    return found
