@@ -256,16 +256,16 @@ def test_a_recent_listing_is_refused_without_min_history_and_trained_and_forecas
     from stockrnn.errors import DataError
     from stockrnn.outputs.predict import forecast_frame
     from stockrnn.runs.folder import load_run
-    from stockrnn.studies import pipeline
+    from stockrnn.studies.train import train
 
     old = _panel_store_with_a_new_listing(store)
     with pytest.raises(
         DataError, match=r"NEW: 20 sessions up to .* need at least 52 .* set a lower features.min_history"
     ):
-        pipeline.train(_short_history_config(old), store, tmp_path / "runs")
+        train(_short_history_config(old), store, tmp_path / "runs")
     config = _short_history_config(old, "features.min_history=8")
     assert config.training.mode == "window"  # padded windows cannot be carried step by step
-    outcome = pipeline.train(config, store, tmp_path / "runs")
+    outcome = train(config, store, tmp_path / "runs")
     run = load_run(tmp_path / "runs", outcome.run_id)
     now = pd.Timestamp(old["date"].iloc[-1]).tz_localize("UTC") + pd.Timedelta(hours=22)
     frame = forecast_frame(run, store, None, now, allow_stale=True)

@@ -12,8 +12,8 @@ from synthetic import ar1_returns, prices_from_returns
 
 from stockrnn.config.loading import load_config
 from stockrnn.data.store import PriceStore
-from stockrnn.studies import pipeline
-from stockrnn.studies.backtest_folder import backtests_dir, load_backtest
+from stockrnn.studies import backtest as backtest_study
+from stockrnn.studies.backtest import backtests_dir, load_backtest
 from stockrnn.studies.walkforward import BacktestPlan
 
 TINY = [
@@ -42,7 +42,7 @@ def backtest(tmp_path_factory):
     root = tmp_path_factory.mktemp("backtest")
     store = PriceStore(root / "store")
     _write_prices(store)
-    outcome = pipeline.backtest(load_config(None, TINY), store, root / "runs", PLAN)
+    outcome = backtest_study.backtest(load_config(None, TINY), store, root / "runs", PLAN)
     return outcome, store, root / "runs"
 
 
@@ -96,7 +96,7 @@ def test_no_fold_forecast_changes_when_prices_after_its_last_origin_change(backt
     last_origin = pd.Timestamp(original.manifest["folds"][0]["last_origin"])
     store = PriceStore(tmp_path / "store")
     _write_prices(store, shift_after=last_origin)
-    changed = pipeline.backtest(load_config(None, TINY), store, tmp_path / "runs", PLAN)
+    changed = backtest_study.backtest(load_config(None, TINY), store, tmp_path / "runs", PLAN)
     before, after = original.forecasts(), load_backtest(tmp_path / "runs", changed.backtest_id).forecasts()
     forecast_columns = [
         c
@@ -117,7 +117,7 @@ def test_refit_every_2_folds_reuses_the_fit_and_a_rolling_window_starts_training
     store = PriceStore(tmp_path / "store")
     _write_prices(store)
     plan = BacktestPlan(folds=3, step=20, val_sessions=60, refit=2, window="rolling:150", warm_start=True)
-    outcome = pipeline.backtest(load_config(None, TINY), store, tmp_path / "runs", plan)
+    outcome = backtest_study.backtest(load_config(None, TINY), store, tmp_path / "runs", plan)
     folds = load_backtest(tmp_path / "runs", outcome.backtest_id).manifest["folds"]
     assert [f["refit"] for f in folds] == [True, False, True]
     assert folds[1]["epochs_run"] == 0 and folds[1]["history"] == []
@@ -176,12 +176,12 @@ def test_an_interrupted_backtest_leaves_no_folder_and_the_next_one_clears_stale_
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        pipeline.backtest(config, store, tmp_path / "runs", PLAN, on_fold=interrupt)
+        backtest_study.backtest(config, store, tmp_path / "runs", PLAN, on_fold=interrupt)
     assert not backtests_dir(tmp_path / "runs").exists()
     stale = backtests_dir(tmp_path / "runs") / ".incomplete-20200101-000000-gru-SYN+1-3x20"
     stale.mkdir(parents=True)
     (stale / "forecasts.parquet").write_bytes(b"half")
-    outcome = pipeline.backtest(config, store, tmp_path / "runs", PLAN)
+    outcome = backtest_study.backtest(config, store, tmp_path / "runs", PLAN)
     assert sorted(p.name for p in backtests_dir(tmp_path / "runs").iterdir()) == [
         ".lock",
         outcome.backtest_id,

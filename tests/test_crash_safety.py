@@ -25,7 +25,8 @@ from conftest import SAMPLE
 
 from stockrnn.data.store import PriceStore
 from stockrnn.outputs.forecast_archive import read_forecasts
-from stockrnn.runs.folder import FILES, list_runs, load_run, restore
+from stockrnn.runs.folder import FILES, list_runs, load_run
+from stockrnn.runs.restore import restore
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,9 @@ from stockrnn.forecasters.models import RecurrentForecaster
 from stockrnn.forecasters.network import NetworkForecaster
 from stockrnn.forecasters.quantiles import Forecast, central_intervals, pinball
 from stockrnn.forecasters.registry import BASELINES, fit_baselines
-from stockrnn.runs.folder import load_run, restore
-from stockrnn.studies import pipeline
+from stockrnn.runs.folder import load_run
+from stockrnn.runs.restore import restore
+from stockrnn.studies.train import train
 
 LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 SMALL = [
@@ -50,7 +51,7 @@ def run_fit_data(run, panel):
 
 def _test_forecast(run, store):
     """The run's calibrated model forecast on its test origins, their actual returns, and the origins."""
-    from stockrnn.outputs.predict import run_panel
+    from stockrnn.runs.restore import run_panel
 
     _, model = restore(run)
     m = run.manifest
@@ -65,7 +66,7 @@ def _test_forecast(run, store):
 def test_on_garch_data_the_network_intervals_hold_in_calm_and_wild_days_and_beat_naive(store, tmp_path):
     returns, sigma = garch_returns(5000, seed=4)
     store.write("SYN", prices_from_returns(returns), origin="test")
-    outcome = pipeline.train(config("training.epochs=25"), store, tmp_path / "runs")
+    outcome = train(config("training.epochs=25"), store, tmp_path / "runs")
     run = load_run(tmp_path / "runs", outcome.run_id)
     forecast, actual, ends, panel = _test_forecast(run, store)
     # Panel row r holds price r+1 (the first price has no return); the target of origin r is the
@@ -87,7 +88,7 @@ def test_on_garch_data_the_network_intervals_hold_in_calm_and_wild_days_and_beat
 @pytest.mark.slow
 def test_on_ar1_data_the_median_forecast_of_each_later_session_decays_towards_zero(store, tmp_path):
     store.write("SYN", prices_from_returns(ar1_returns(4000, phi=0.5, seed=2)), origin="test")
-    outcome = pipeline.train(config("training.epochs=15", "features.horizon=4"), store, tmp_path / "runs")
+    outcome = train(config("training.epochs=15", "features.horizon=4"), store, tmp_path / "runs")
     run = load_run(tmp_path / "runs", outcome.run_id)
     forecast, _, ends, panel = _test_forecast(run, store)
     last_return = np.log(panel.price[ends] / panel.price[ends - 1])
@@ -103,7 +104,7 @@ def test_on_a_random_walk_conformal_coverage_is_within_3_points_of_nominal(store
     names = ("RW1", "RW2", "RW3")
     for seed, name in enumerate(names):
         store.write(name, prices_from_returns(ar1_returns(3000, phi=0.0, seed=10 + seed)), origin="test")
-    outcome = pipeline.train(config("training.epochs=5", tickers=names), store, tmp_path / "runs")
+    outcome = train(config("training.epochs=5", tickers=names), store, tmp_path / "runs")
     pooled = outcome.metrics["pooled"]["model"]["h1"]
     for coverage in (50, 80, 90):
         assert abs(pooled[f"coverage_{coverage}"] - coverage / 100) <= 0.03, (coverage, pooled)
@@ -194,7 +195,7 @@ def test_leakage_at_h5_prices_after_val_end_change_no_weight_or_offset(store, pa
         None,
         [*SMALL, 'data.tickers=["KO", "XOM"]', "features.horizon=5", "training.epochs=2"],
     )
-    first = pipeline.train(cfg, store, tmp_path / "runs")
+    first = train(cfg, store, tmp_path / "runs")
     run = load_run(tmp_path / "runs", first.run_id)
     val_end = run.manifest.split.val_end
     for name in ("KO", "XOM"):
@@ -202,7 +203,7 @@ def test_leakage_at_h5_prices_after_val_end_change_no_weight_or_offset(store, pa
         later = prices["date"] > val_end
         prices.loc[later, "close"] *= 2.0
         store.write(name, prices, origin="test")
-    second = pipeline.train(cfg, store, tmp_path / "runs")
+    second = train(cfg, store, tmp_path / "runs")
     again = load_run(tmp_path / "runs", second.run_id)
     assert again.manifest.scalers == run.manifest.scalers
     assert np.array_equal(again.manifest.conformal.offsets, run.manifest.conformal.offsets)

@@ -93,7 +93,7 @@ def test_every_feature_the_config_accepts_can_be_computed(sample_prices):
 def test_training_and_predict_with_chosen_inputs_read_the_warm_up(store, tmp_path, sample_prices):
     from stockrnn.outputs.predict import forecast_frame
     from stockrnn.runs.folder import load_run
-    from stockrnn.studies import pipeline
+    from stockrnn.studies.train import train
 
     store.write("GSPC", sample_prices("GSPC").tail(900), origin="test")
     config = load_config(
@@ -107,7 +107,7 @@ def test_training_and_predict_with_chosen_inputs_read_the_warm_up(store, tmp_pat
             "training.device='cpu'",
         ],
     )
-    outcome = pipeline.train(config, store, tmp_path / "runs")
+    outcome = train(config, store, tmp_path / "runs")
     run = load_run(tmp_path / "runs", outcome.run_id)
     assert run.manifest.features == ["log_return", "price_to_ma_50", "rsi_14"]
     now = pd.Timestamp(store.read("GSPC")["date"].iloc[-1]) + pd.Timedelta(hours=22)

@@ -13,9 +13,10 @@ from stockrnn.forecasters.models import RecurrentForecaster
 from stockrnn.forecasters.network import NetworkForecaster
 from stockrnn.forecasters.tensors import PanelTensors, predict_scaled
 from stockrnn.outputs.forecast_archive import read_forecasts, write_forecasts
-from stockrnn.outputs.predict import forecast_frame, run_panel
-from stockrnn.runs.folder import load_run, restore
-from stockrnn.studies import pipeline
+from stockrnn.outputs.predict import forecast_frame
+from stockrnn.runs.folder import load_run
+from stockrnn.runs.restore import restore, run_panel
+from stockrnn.studies.train import train
 
 SMALL = [
     "features.lookback=20",
@@ -49,7 +50,7 @@ def test_every_cell_maps_windows_to_h_by_q_values_each(cell):
 @pytest.mark.parametrize("mode", ["sequence", "window"])
 def test_gru_clearly_beats_naive_on_ar1_returns(store, tmp_path, mode):
     store.write("SYN", prices_from_returns(ar1_returns(2000, phi=0.5)), origin="test")
-    outcome = pipeline.train(small_config(f"training.mode='{mode}'"), store, tmp_path / "runs")
+    outcome = train(small_config(f"training.mode='{mode}'"), store, tmp_path / "runs")
     # The best possible ratio for AR(1) with phi 0.5 is about sqrt(1 - 0.25) = 0.87.
     assert outcome.metrics["SYN"]["model"]["h1"]["mae_vs_naive"] < 0.92
     assert outcome.metrics["SYN"]["model"]["h1"]["direction"] > 0.6
@@ -58,7 +59,7 @@ def test_gru_clearly_beats_naive_on_ar1_returns(store, tmp_path, mode):
 @pytest.mark.slow
 def test_gru_is_not_materially_worse_than_naive_on_a_random_walk(store, tmp_path):
     store.write("SYN", prices_from_returns(ar1_returns(2000, phi=0.0, seed=1)), origin="test")
-    outcome = pipeline.train(small_config(), store, tmp_path / "runs")
+    outcome = train(small_config(), store, tmp_path / "runs")
     assert outcome.metrics["SYN"]["model"]["h1"]["mae_vs_naive"] < 1.02
 
 
@@ -68,13 +69,13 @@ def trained(store, tmp_path):
     store.write("SYN", prices_from_returns(ar1_returns(900, phi=0.5)), origin="test")
     store.write("ALT", prices_from_returns(ar1_returns(900, phi=-0.3, seed=3)), origin="test")
     runs = tmp_path / "runs"
-    outcome = pipeline.train(small_config("training.epochs=3", tickers=("SYN", "ALT")), store, runs)
+    outcome = train(small_config("training.epochs=3", tickers=("SYN", "ALT")), store, runs)
     return load_run(runs, outcome.run_id), store, runs
 
 
 def test_same_seed_gives_identical_metrics(trained):
     run, store, runs = trained
-    again = pipeline.train(small_config("training.epochs=3", tickers=("SYN", "ALT")), store, runs)
+    again = train(small_config("training.epochs=3", tickers=("SYN", "ALT")), store, runs)
     assert again.metrics == run.metrics
     assert again.run_id != run.run_id
     assert load_run(runs, "latest").run_id == again.run_id

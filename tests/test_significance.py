@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from stockrnn.cli.render import edge_verdict
 from stockrnn.evaluation.significance import diebold_mariano, model_confidence_set, per_date
+from stockrnn.evaluation.verdicts import edge_verdict
 
 
 def _dm_by_hand(loss_a, loss_b, h):

@@ -11,7 +11,7 @@ import torch
 from conftest import saved_before_checksums
 from synthetic import ar1_returns, prices_from_returns
 
-from stockrnn.runs.folder import strict_json
+from stockrnn.io.json_files import strict_json
 
 FAST = ["--set", "features.lookback=10", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
 

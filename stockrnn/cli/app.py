@@ -205,7 +205,7 @@ JsonOption = typer.Option(False, "--json", help="Print a machine-readable summar
 def print_json(data) -> None:
     import json
 
-    from stockrnn.runs.folder import strict_json
+    from stockrnn.io.json_files import strict_json
 
     print(json.dumps(strict_json(data), indent=2, sort_keys=True, default=str, allow_nan=False))
 

@@ -48,8 +48,8 @@ def compare(
     from stockrnn import paths
     from stockrnn.data.store import PriceStore
     from stockrnn.errors import UsageError
-    from stockrnn.studies import pipeline
     from stockrnn.studies.candidates import candidates_from_files, candidates_from_grid
+    from stockrnn.studies.compare import compare as run_compare
     from stockrnn.studies.walkforward import BacktestPlan
 
     if bool(config_files) == bool(grid):
@@ -76,7 +76,7 @@ def compare(
             (progress.console if progress else stderr).print(line)
 
     with showing(progress):
-        outcome = pipeline.compare(
+        outcome = run_compare(
             candidates, store, paths.runs_dir(runs_dir), by.value, plan, on_candidate, on_epoch
         )
     board = outcome.leaderboard
@@ -86,4 +86,6 @@ def compare(
     for table in render.leaderboard_tables(board):
         say(table)
     say(f"comparison {outcome.compare_id} saved to {outcome.path}")
-    say(render.leaderboard_verdict(board))
+    from stockrnn.evaluation.verdicts import leaderboard_verdict
+
+    say(leaderboard_verdict(board))

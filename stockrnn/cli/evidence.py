@@ -101,7 +101,7 @@ def backtest(
     from stockrnn import paths
     from stockrnn.data.store import PriceStore
     from stockrnn.errors import ConfigError
-    from stockrnn.studies import pipeline
+    from stockrnn.studies.backtest import backtest as run_backtest
     from stockrnn.studies.walkforward import BacktestPlan
 
     if refit != "every" and not refit.isdigit():
@@ -132,7 +132,7 @@ def backtest(
     progress, on_fold, on_epoch = _fold_reporter(json_output)
     runs_root = paths.runs_dir(runs_dir)
     with showing(progress):
-        outcome = pipeline.backtest(config, store, runs_root, plan, on_fold, on_epoch)
+        outcome = run_backtest(config, store, runs_root, plan, on_fold, on_epoch)
     log.info("backtest %s saved", outcome.backtest_id)
     if json_output:
         print_json(
@@ -155,7 +155,9 @@ def backtest(
     if "mcs" in outcome.metrics:
         say(render.mcs_table(outcome.metrics["mcs"]))
     say(f"backtest {outcome.backtest_id} saved to {outcome.path}")
-    say(render.edge_verdict(outcome.metrics["pooled"]))
+    from stockrnn.evaluation.verdicts import edge_verdict
+
+    say(edge_verdict(outcome.metrics["pooled"]))
 
 
 @app.command()
@@ -176,8 +178,8 @@ def report(
     from stockrnn import paths
     from stockrnn.outputs.report import from_backtest, from_run, write_report
     from stockrnn.runs.folder import LATEST, load_run
-    from stockrnn.studies.backtest_folder import backtests_dir, load_backtest
-    from stockrnn.studies.compare_folder import compares_dir, load_compare
+    from stockrnn.studies.backtest import backtests_dir, load_backtest
+    from stockrnn.studies.compare import compares_dir, load_compare
 
     root = paths.runs_dir(runs_dir)
     if (name == LATEST and latest_compare) or (name != LATEST and (compares_dir(root) / name).is_dir()):

@@ -74,7 +74,7 @@ def train(
     """Train a GRU/LSTM forecasting H sessions as quantiles; score it against naive, drift, EWMA, GARCH and ridge."""
     from stockrnn import paths
     from stockrnn.data.store import PriceStore
-    from stockrnn.studies import pipeline
+    from stockrnn.studies.train import train as run_training
 
     config = config_from_options(
         config_file,
@@ -102,7 +102,7 @@ def train(
         )
     progress, on_epoch, on_batch = epoch_reporter(json_output)
     with showing(progress):
-        outcome = pipeline.train(
+        outcome = run_training(
             config, store, paths.runs_dir(runs_dir), on_epoch, on_batch, discard_on_interrupt
         )
     if outcome is None:
@@ -127,7 +127,9 @@ def train(
         f"run {outcome.run_id} saved to {outcome.path} (best epoch {outcome.best_epoch} of "
         f"{outcome.epochs_run}, {outcome.seconds_per_epoch:.2f}s/epoch on {outcome.device}, {outcome.parameters:,} parameters)"
     )
-    say(render.edge_verdict(outcome.metrics))
+    from stockrnn.evaluation.verdicts import edge_verdict
+
+    say(edge_verdict(outcome.metrics))
 
 
 @app.command()
@@ -146,8 +148,8 @@ def evaluate(
     """Print a run's test-split scores, or score it on sessions stored since it was trained."""
     from stockrnn import paths
     from stockrnn.data.store import PriceStore
-    from stockrnn.evaluation.scoring import evaluate_since_training
     from stockrnn.runs.folder import load_run
+    from stockrnn.studies.evaluate import evaluate_since_training
 
     run = load_run(paths.runs_dir(runs_dir), run_name)
     if since_training:
@@ -160,7 +162,9 @@ def evaluate(
         print_json({"run_id": run.run_id, "since_training": since_training, "metrics": metrics})
         return
     say(render.metrics_table(metrics, title))
-    say(render.edge_verdict(metrics))
+    from stockrnn.evaluation.verdicts import edge_verdict
+
+    say(edge_verdict(metrics))
 
 
 @app.command()
@@ -215,7 +219,7 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
     """List trained runs and backtests with their headline test metrics."""
     from stockrnn import paths
     from stockrnn.runs.folder import LATEST, resolve_run_id, scan_runs
-    from stockrnn.studies.backtest_folder import backtests_dir, list_backtests
+    from stockrnn.studies.backtest import backtests_dir, list_backtests
 
     root = paths.runs_dir(runs_dir)
     (found, broken), backtests = scan_runs(root), list_backtests(root)

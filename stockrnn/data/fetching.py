@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from stockrnn.data.calendar import last_closed_session
+from stockrnn.data.prices import extreme_moves, has_ohlcv, price_basis
 from stockrnn.data.sources.csv import read_yahoo_csv
 from stockrnn.data.store import PriceStore
-from stockrnn.dataset.features import extreme_moves, has_ohlcv, price_basis
 from stockrnn.errors import DataError, TemporaryError, Unreachable
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from stockrnn.config.schema import Config
+from stockrnn.data.prices import extreme_moves
 from stockrnn.data.store import PriceStore, normalize_ticker
-from stockrnn.dataset.features import chosen_names, compute_features, extreme_moves, warmup_rows
+from stockrnn.dataset.features import chosen_names, compute_features, warmup_rows
 from stockrnn.dataset.windows import FitData, Panel, SplitDates, build_panel, split_dates
 from stockrnn.errors import DataError
 

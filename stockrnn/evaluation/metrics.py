@@ -163,3 +163,12 @@ def metrics_by_horizon(metrics: dict) -> dict:
     if "mae" in first:
         return {s: {f: {"h1": m} for f, m in by.items()} for s, by in metrics.items()}
     return metrics
+
+
+def headline_scores(metrics: dict, horizon: int) -> dict[str, float]:
+    """The model's scores at horizon 1 (and H) in the first scope: what `stockrnn runs` lists."""
+    scores = metrics[headline_scope(metrics)]["model"]
+    keep = ("mae_vs_naive", "direction", "pinball_vs_naive", "crps_vs_naive", "coverage_90")
+    headline = {k: v for k, v in scores["h1"].items() if k in keep}
+    headline.update({f"{k}_h{horizon}": v for k, v in scores[f"h{horizon}"].items() if k in keep})
+    return headline

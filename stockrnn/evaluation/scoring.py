@@ -8,14 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stockrnn.data.store import PriceStore
 from stockrnn.dataset.targets import cumulative_log_returns
 from stockrnn.dataset.windows import FitData, Panel, target_rows
-from stockrnn.errors import MissingInputError
 from stockrnn.evaluation.metrics import naive_scale_per_ticker, score_forecasts
 from stockrnn.forecasters.calibration import ConformalOffsets, fit_conformal, return_scale_per_ticker
 from stockrnn.forecasters.quantiles import Forecast, level_name
-from stockrnn.runs.folder import Run, restore
 
 
 @dataclass
@@ -75,36 +72,3 @@ def predictions_frame(panel: Panel, ends: np.ndarray, forecasts: dict[str, Forec
         for k, level in enumerate(forecast.levels):
             frame[f"{name}_{level_name(level)}"] = prices[..., k].ravel()
     return frame
-
-
-def evaluate_since_training(run: Run, store: PriceStore) -> dict:
-    """Score the run on origins after its data ended: every target is a session it never saw."""
-    from stockrnn.forecasters.network import NetworkForecaster
-    from stockrnn.forecasters.registry import fit_baselines
-    from stockrnn.outputs.predict import run_panel
-
-    config, model = restore(run)
-    manifest = run.manifest
-    lookback, horizon, split = manifest.lookback, manifest.horizon, manifest.split
-    floor = config.features.history_floor
-    panel = run_panel(run, store, manifest.tickers)
-    ends = {
-        "train": panel.window_ends(lookback, horizon, None, split.train_end, floor),
-        "val": panel.window_ends(lookback, horizon, split.train_end, split.val_end, floor),
-        "new": panel.window_ends(lookback, horizon, split.test_end, None, floor),
-    }
-    new_ends = ends["new"][panel.dates[ends["new"]] >= np.datetime64(split.test_end)]
-    if len(new_ends) == 0:
-        raise MissingInputError(
-            f"no sessions stored after {split.test_end.date()}, where run {run.run_id}'s data ended, with "
-            f"all {horizon} session(s) of a forecast's outcome; run `stockrnn fetch` and try again later"
-        )
-    data = FitData(panel, ends["train"], ends["val"], lookback, horizon, manifest.levels)
-    network = NetworkForecaster(model, lookback, horizon, manifest.levels, config.features.min_history)
-    forecasters = {NetworkForecaster.name: network}
-    forecasters.update(fit_baselines(data))
-    offsets = {}
-    if manifest.conformal is not None:  # the model keeps its own offsets; baselines are refitted alike
-        offsets = calibrate(data, {k: v for k, v in forecasters.items() if k != NetworkForecaster.name})
-        offsets[NetworkForecaster.name] = manifest.conformal
-    return score_on(data, forecasters, new_ends, offsets).metrics

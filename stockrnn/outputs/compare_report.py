@@ -66,7 +66,7 @@ def ratio_chart(board: dict) -> Chart:
 
 def write_compare_report(comparison, out: Path, png_dir: Path | None = None) -> list[Chart]:
     """Write the comparison's HTML page (and its PNG); each file whole or not at all."""
-    from stockrnn.cli.render import leaderboard_verdict
+    from stockrnn.evaluation.verdicts import leaderboard_verdict
 
     board = comparison.leaderboard
     found = [ratio_chart(board)]

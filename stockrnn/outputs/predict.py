@@ -6,18 +6,10 @@ import numpy as np
 import pandas as pd
 
 from stockrnn.data.store import PriceStore, normalize_ticker
-from stockrnn.dataset.prepare import load_feature_frames
-from stockrnn.dataset.windows import Panel, build_panel
+from stockrnn.dataset.windows import Panel
 from stockrnn.errors import DataError, MissingInputError
-from stockrnn.runs.folder import Run, restore
-
-
-def run_panel(run: Run, store: PriceStore, tickers: list[str], last_rows: int | None = None) -> Panel:
-    """The tickers' features scaled with the run's own scalers; the newest `last_rows` sessions if given."""
-    manifest = run.manifest
-    frames, names = load_feature_frames(store, tickers, manifest.features, manifest.target, last_rows)
-    scalers = {t: manifest.scalers[t] for t in tickers}
-    return build_panel(frames, names, names[0], "", None, scalers=scalers)
+from stockrnn.runs.folder import Run
+from stockrnn.runs.restore import restore, run_panel
 
 
 def _run_tickers(run: Run, requested: list[str] | None) -> list[str]:

@@ -234,7 +234,7 @@ def _attention(source: Source) -> Chart:
 
 def write_report(source: Source, out: Path, png_dir: Path | None = None) -> list[Chart]:
     """Write the HTML report (and the PNGs); each file is written whole or not at all."""
-    from stockrnn.cli.render import edge_verdict
+    from stockrnn.evaluation.verdicts import edge_verdict
 
     found = build_charts(source)
     folds = folds_table(source.folds, source.fold_metrics) if source.folds else ""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ from stockrnn.dataset.windows import AffineScaler, SplitDates
 from stockrnn.errors import DataError, MissingInputError
 from stockrnn.forecasters.calibration import ConformalOffsets
 from stockrnn.io.atomic import publish_folder
+from stockrnn.io.json_files import strict_json, write_json
 
 log = logging.getLogger("stockrnn")
 LATEST = "latest"
@@ -99,24 +99,25 @@ def new_run_id(cell: str, tickers: list[str]) -> str:
     return f"{stamp}-{cell}-{label}"
 
 
-def strict_json(data):
-    """`data` with every NaN or infinity as None (JSON null): JSON parsers other than Python's
-    refuse NaN and Infinity, and a constant-price series makes ratios NaN."""
-    if isinstance(data, dict):
-        return {key: strict_json(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [strict_json(value) for value in data]
-    if hasattr(data, "tolist") and hasattr(data, "ndim"):  # a NumPy array or scalar: plain numbers
-        return strict_json(data.tolist())
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    return data
+def library_versions() -> dict[str, str]:
+    """What the run was made with, for its manifest."""
+    import platform
 
+    import numpy as np
+    import pandas as pd
+    import sklearn
+    import torch
 
-def _write_json(path: Path, data) -> None:
-    """Into a staging folder: publish_folder fsyncs every file before the rename."""
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(strict_json(data), fh, indent=2, sort_keys=True, allow_nan=False)
+    from stockrnn import __version__
+
+    return {
+        "stockrnn": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
 
 
 def save_run(
@@ -139,9 +140,9 @@ def save_run(
         final = replace(manifest, run_id=final_id, weights_sha256=digest).to_json()
         as_read = json.loads(json.dumps(strict_json(final)))  # what a later load will see
         final[CHECKSUM] = checksum(json.loads(json.dumps(strict_json(config))), as_read)
-        _write_json(staging / "config.json", config)
-        _write_json(staging / "manifest.json", final)
-        _write_json(staging / "metrics.json", metrics)
+        write_json(staging / "config.json", config)
+        write_json(staging / "manifest.json", final)
+        write_json(staging / "metrics.json", metrics)
         test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
 
     return publish_folder(Path(runs_root), run_id, write, lock_timeout, f"the runs folder {runs_root}")
@@ -208,54 +209,6 @@ def _load(runs_root: Path, run_id: str) -> Run:
     check_agreement(run_id, check_config(run_id, config), raw)
     check_checksum(run_id, config, raw)
     return Run(run_id, path, config, Manifest.from_json(raw))
-
-
-def load_weights(run: Run, model) -> None:
-    """Load the run's weights into `model`; never unpickles anything but tensors."""
-    import io
-    import pickle
-    import warnings
-
-    import torch
-
-    from stockrnn.runs.schema import weights_digest
-
-    weights = run.path / "model.pt"
-    try:
-        data = weights.read_bytes()
-    except OSError as exc:
-        raise DataError(f"run {run.run_id}: {weights.name} is unreadable ({exc.strerror}); retrain") from None
-    if run.manifest.weights_sha256 is not None and weights_digest(data) != run.manifest.weights_sha256:
-        raise DataError(
-            f"run {run.run_id}: {weights.name} changed since the run was saved (checksum mismatch); retrain"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before refusing them
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(
-            f"run {run.run_id}: {weights.name} is not a loadable weights-only checkpoint ({first_line}); retrain"
-        ) from None
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise DataError(
-            f"run {run.run_id}: weights do not fit the model its config describes ({str(exc).splitlines()[0]})"
-        ) from None
-
-
-def restore(run: Run):
-    """The run's config and its model with trained weights, on the CPU, in eval mode."""
-    from stockrnn.config.schema import Config
-    from stockrnn.forecasters.models import build_model
-
-    config = Config.model_validate(run.config)
-    manifest = run.manifest
-    model = build_model(config, len(manifest.features), manifest.horizon, manifest.levels)
-    load_weights(run, model)
-    return config, model.eval()
 
 
 def scan_runs(runs_root: Path) -> tuple[list[Run], list[tuple[str, str]]]:

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stockrnn.errors import DataError
+from stockrnn.io.json_files import strict_json
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(allow_inf_nan=False, gt=0)]
@@ -117,8 +118,6 @@ def check_agreement(run_id: str, config, manifest: dict) -> None:
 
 
 def _canonical(data) -> bytes:
-    from stockrnn.runs.folder import strict_json
-
     return json.dumps(strict_json(data), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 

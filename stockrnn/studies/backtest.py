@@ -1,4 +1,5 @@
-"""A backtest folder beside the runs, written like a run (staged, renamed into place).
+"""`stockrnn backtest`: walk forward over the stored history (walkforward.py) and save a backtest
+folder beside the runs, written like a run (staged, renamed into place).
 
 <runs>/backtests/<id>/
   config.json        the resolved configuration
@@ -11,15 +12,28 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from stockrnn.config.schema import Config
+from stockrnn.data.store import PriceStore
+from stockrnn.dataset.prepare import fingerprint
 from stockrnn.errors import DataError, MissingInputError
+from stockrnn.evaluation.metrics import headline_scores
 from stockrnn.io.atomic import publish_folder
-from stockrnn.runs.folder import LATEST, _write_json, check_run_name, new_run_id, order_key
+from stockrnn.io.json_files import write_json
+from stockrnn.runs.folder import (
+    LATEST,
+    check_run_name,
+    ensure_writable,
+    library_versions,
+    new_run_id,
+    order_key,
+)
 
 FOLDER = "backtests"
 
@@ -60,9 +74,9 @@ def save_backtest(
     runs_root: Path, backtest_id: str, config: dict, manifest: dict, metrics: dict, forecasts: pd.DataFrame
 ) -> Path:
     def write(staging: Path, final_id: str) -> None:
-        _write_json(staging / "config.json", config)
-        _write_json(staging / "manifest.json", {**manifest, "backtest_id": final_id})
-        _write_json(staging / "metrics.json", metrics)
+        write_json(staging / "config.json", config)
+        write_json(staging / "manifest.json", {**manifest, "backtest_id": final_id})
+        write_json(staging / "metrics.json", metrics)
         forecasts.to_parquet(staging / "forecasts.parquet", index=False)
 
     root = backtests_dir(runs_root)
@@ -101,3 +115,53 @@ def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"backtest {name}: unreadable config or manifest ({exc!r})") from None
     return Backtest(name, path, config, manifest)
+
+
+@dataclass
+class BacktestOutcome:
+    backtest_id: str
+    path: Path
+    folds: list
+    metrics: dict
+    device: str
+
+
+def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=None, on_epoch=None):
+    """Walk forward over the stored history (see walkforward.py) and save the backtest folder."""
+    from stockrnn.data.store import normalize_ticker
+    from stockrnn.dataset.prepare import load_feature_frames
+    from stockrnn.forecasters.training import resolve_device
+    from stockrnn.studies.walkforward import run_backtest
+
+    tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
+    frames, names = load_feature_frames(
+        store, tickers, None, config.features.target, inputs=config.features.inputs
+    )
+    ensure_writable(Path(runs_root))
+    device = resolve_device(config.training.device)
+    result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch)
+    backtest_id = new_backtest_id(config.model.label, tickers, plan.folds, plan.step)
+    last_target = pd.Timestamp(result.panel.dates.max())
+    manifest = {
+        "backtest_id": backtest_id,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "tickers": tickers,
+        "features": names,
+        "horizon": config.features.horizon,
+        "levels": list(config.model.levels),
+        "plan": asdict(plan),
+        "folds": [asdict(fold) for fold in result.folds],
+        "data_fingerprint": fingerprint(frames, last_target),
+        "versions": library_versions(),
+        "device": str(device),
+        "headline": headline_scores(result.metrics["pooled"], config.features.horizon),
+    }
+    path = save_backtest(
+        Path(runs_root),
+        backtest_id,
+        config.model_dump(mode="json"),
+        manifest,
+        result.metrics,
+        forecasts_frame(result),
+    )
+    return BacktestOutcome(path.name, path, result.folds, result.metrics, str(device))

@@ -1,0 +1,155 @@
+"""Training, start to finish: prepared data -> trained network -> scored against the baselines -> a run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from stockrnn.config.schema import Config
+from stockrnn.data.store import PriceStore
+from stockrnn.dataset.prepare import TrainingData, fingerprint, prepare_training_data
+from stockrnn.errors import Interrupted
+from stockrnn.evaluation.metrics import headline_scores
+from stockrnn.evaluation.scoring import calibrate, predictions_frame, score_on
+from stockrnn.runs.folder import Manifest, ensure_writable, library_versions, new_run_id, save_run
+
+log = logging.getLogger("stockrnn")
+FEW_TEST_ORIGINS = 100  # below this, say that the test scores are noise
+
+
+@dataclass
+class TrainOutcome:
+    run_id: str
+    path: Path
+    metrics: dict
+    device: str
+    best_epoch: int
+    epochs_run: int
+    seconds_per_epoch: float
+    parameters: int
+
+
+def train(
+    config: Config,
+    store: PriceStore,
+    runs_root: Path,
+    on_epoch=None,
+    on_batch=None,
+    discard_on_interrupt: bool = False,
+) -> TrainOutcome | None:
+    """Train, score against the baselines and save the run; None on a torchrun rank other than 0.
+
+    Interrupted (Ctrl-C, SIGTERM) after an epoch completed: the best epoch so far is scored and
+    saved as a run marked interrupted, then Interrupted is raised again (exit 130/143), unless
+    `discard_on_interrupt`."""
+    import torch
+
+    from stockrnn.forecasters.distributed import leave, world_from_env
+    from stockrnn.forecasters.network import NetworkForecaster
+    from stockrnn.forecasters.training import resolve_device
+
+    data = prepare_training_data(config, store)
+    ensure_writable(Path(runs_root))  # before the training, not after it
+    if len(data.test_ends) < FEW_TEST_ORIGINS:
+        log.warning(
+            "the test split has only %d forecast origins; its scores are mostly noise "
+            "(fetch more history or use `stockrnn backtest`)",
+            len(data.test_ends),
+        )
+    device = resolve_device(config.training.device)
+    world = world_from_env(device.type)
+    if world.active and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)  # one GPU per rank
+        torch.cuda.set_device(device)
+    torch.manual_seed(config.training.seed)
+    network = NetworkForecaster.from_config(config, len(data.feature_names), data.horizon, data.levels)
+    try:
+        network.fit(data.fit_data, config.training, device, on_epoch, on_batch, world)
+        if not world.is_main:
+            return None  # rank 0 evaluates and writes the run
+        network.result.processes = world.size
+        signum = network.result.interrupted_by
+        if signum is not None and discard_on_interrupt:
+            raise Interrupted(signum, "nothing saved (--discard-on-interrupt)")
+        outcome = _evaluate_and_save(config, runs_root, data, device, network)
+        if signum is not None:
+            result = network.result
+            raise Interrupted(
+                signum,
+                f"run {outcome.run_id} saved with the best epoch so far ({result.best_epoch} of "
+                f"{len(result.history)} run), marked interrupted",
+            )
+        return outcome
+    finally:
+        leave(world)
+
+
+def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, device, network):
+    from stockrnn.forecasters.models import parameter_count
+    from stockrnn.forecasters.registry import fit_baselines
+
+    forecasters = {network.name: network, **fit_baselines(data.fit_data)}
+    offsets = (
+        calibrate(data.fit_data, forecasters) if config.model.conformal and not config.model.is_point else {}
+    )
+    scored = score_on(data.fit_data, forecasters, data.test_ends, offsets)
+    result = network.result
+
+    run_id = new_run_id(config.model.label, data.tickers)
+    manifest = Manifest(
+        run_id=run_id,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        tickers=data.tickers,
+        features=data.feature_names,
+        target=config.features.target,
+        lookback=data.lookback,
+        scalers=dict(data.panel.scalers),
+        split=data.split,
+        windows={"train": len(data.train_ends), "val": len(data.val_ends), "test": len(data.test_ends)},
+        data_fingerprint=fingerprint(data.frames, data.split.test_end),
+        versions=library_versions(),
+        seed=config.training.seed,
+        device=str(device),
+        training={
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "best_val_loss": result.best_val_loss,
+            "seconds_per_epoch": result.seconds_per_epoch,
+            "processes": result.processes,
+            "parameters": parameter_count(network.model),
+            "interrupted": result.interrupted_by is not None,
+            # Attention models: mean weight per horizon and input session over the test origins (H, L).
+            **(
+                {"attention_by_lag": network.attention.mean(axis=0).tolist()}
+                if network.attention is not None
+                else {}
+            ),
+            "history": [asdict(epoch) for epoch in result.history],  # for the report's loss curves
+        },
+        headline=headline_scores(scored.metrics, data.horizon),
+        horizon=data.horizon,
+        levels=data.levels,
+        conformal=offsets.get(network.name),
+    )
+    state = {k: v.detach().cpu() for k, v in network.model.state_dict().items()}
+    path = save_run(
+        Path(runs_root),
+        run_id,
+        config.model_dump(mode="json"),
+        manifest,
+        state,
+        scored.metrics,
+        predictions_frame(data.panel, data.test_ends, scored.forecasts),
+    )
+    return TrainOutcome(
+        path.name,  # the id publish_folder reserved (a suffix if another run took this second)
+        path,
+        scored.metrics,
+        str(device),
+        result.best_epoch,
+        len(result.history),
+        result.seconds_per_epoch,
+        parameter_count(network.model),
+    )
