@@ -45,12 +45,9 @@ def compare(
     json_output: bool = JsonOption,
 ) -> None:
     """Train several networks and every baseline on the same data and split; print one leaderboard."""
-    from stockrnn import paths
-    from stockrnn.data.store import PriceStore
+    from stockrnn import api, paths
     from stockrnn.errors import UsageError
     from stockrnn.studies.candidates import candidates_from_files, candidates_from_grid
-    from stockrnn.studies.compare import compare as run_compare
-    from stockrnn.studies.walkforward import BacktestPlan
 
     if bool(config_files) == bool(grid):
         raise UsageError(
@@ -59,12 +56,11 @@ def compare(
     candidates = (
         candidates_from_grid(grid, overrides) if grid else candidates_from_files(config_files, overrides)
     )
-    plan = BacktestPlan(folds=folds, step=step) if backtest else None
-    store = PriceStore(paths.store_dir(store_dir))
+    store = paths.store_dir(store_dir)
     if not state.quiet:
         names = ", ".join(f"{c.name} ({c.config.model.label})" for c in candidates)
         how = f"over {folds} walk-forward folds of {step} sessions" if backtest else "on one split"
-        stderr.print(f"comparing {names} and the baselines {how}, from {store.root}")
+        stderr.print(f"comparing {names} and the baselines {how}, from {store}")
     progress, on_epoch, _ = epoch_reporter(json_output)
 
     def on_candidate(candidate, entrant, index, total):
@@ -76,16 +72,23 @@ def compare(
             (progress.console if progress else stderr).print(line)
 
     with showing(progress):
-        outcome = run_compare(
-            candidates, store, paths.runs_dir(runs_dir), by.value, plan, on_candidate, on_epoch
+        done = api.compare(
+            {c.name: c.config for c in candidates},
+            store,
+            paths.runs_dir(runs_dir),
+            by=by.value,
+            folds=folds if backtest else None,
+            step=step,
+            on_candidate=on_candidate,
+            on_epoch=on_epoch,
         )
-    board = outcome.leaderboard
+    board = done.board
     if json_output:
-        print_json({"compare_id": outcome.compare_id, "path": str(outcome.path), **board})
+        print_json({"compare_id": done.id, "path": str(done.path), **board})
         return
     for table in render.leaderboard_tables(board):
         say(table)
-    say(f"comparison {outcome.compare_id} saved to {outcome.path}")
+    say(f"comparison {done.id} saved to {done.path}")
     from stockrnn.evaluation.verdicts import leaderboard_verdict
 
     say(leaderboard_verdict(board))

@@ -44,9 +44,7 @@ def fetch(
     lock_timeout: float = LockTimeoutOption,
 ) -> None:
     """Download daily prices with yfinance into the local Parquet store, incrementally."""
-    from stockrnn import paths
-    from stockrnn.data import fetching
-    from stockrnn.data.store import PriceStore, normalize_ticker
+    from stockrnn import api, paths
 
     if interval != "1d":
         raise ConfigError(f"--interval {interval!r} is not supported; the store holds daily sessions (1d)")
@@ -61,36 +59,20 @@ def fetch(
         raise UsageError(f"--start {start.date()} is not before --end {end.date()}")
     if start and start.date() > datetime.now().date():
         raise UsageError(f"--start {start.date()} is in the future; no sessions to fetch yet")
-    store = PriceStore(paths.store_dir(store_dir))
-    with store.lock(lock_timeout):
-        if from_csv is not None:
-            outcomes = [
-                fetching.import_csv(
-                    store, from_csv, normalize_ticker(ticker), f"csv:{from_csv.name}", replace=replace
-                )
-            ]
-        elif sample:
-            outcomes = [
-                fetching.import_csv(store, csv_file, normalize_ticker(csv_file.stem), "sample")
-                for csv_file in sorted(paths.sample_dir().glob("*.csv"))
-            ]
-            for ticker, symbol in fetching.SAMPLE_SYMBOLS.items():
-                store.record_symbol(ticker, symbol)  # so the cron form `stockrnn fetch` updates them
-        else:
-            from stockrnn.data.sources.yahoo import YahooSource
-
-            names = [normalize_ticker(t) for t in tickers] if tickers else store.tickers()
-            if not names:
-                raise MissingInputError(f"the store {store.root} is empty; name the tickers to fetch")
-            source = YahooSource(cache_dir=store.cache_dir)
-            outcomes = fetching.fetch_tickers(
-                store,
-                source,
-                list(dict.fromkeys(names)),
-                start.date() if start else None,
-                end.date() if end else None,
-                exchange,
-            )
+    store = api.Store(paths.store_dir(store_dir))
+    if from_csv is not None:
+        outcomes = [api.import_prices(from_csv, ticker, store, replace=replace, lock_timeout=lock_timeout)]
+    elif sample:
+        outcomes = api.load_sample(store, lock_timeout=lock_timeout)
+    else:
+        outcomes = api.fetch(
+            tickers,
+            store,
+            start=start.date() if start else None,
+            end=end.date() if end else None,
+            exchange=exchange,
+            lock_timeout=lock_timeout,
+        )
     for o in outcomes:
         log.info(
             "fetch %s: %s, %d rows added%s",

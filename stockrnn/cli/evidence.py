@@ -98,23 +98,11 @@ def backtest(
     json_output: bool = JsonOption,
 ) -> None:
     """Walk forward: re-fit on the past at each fold, forecast its next --step sessions, score them all."""
-    from stockrnn import paths
-    from stockrnn.data.store import PriceStore
+    from stockrnn import api, paths
     from stockrnn.errors import ConfigError
-    from stockrnn.studies.backtest import backtest as run_backtest
-    from stockrnn.studies.walkforward import BacktestPlan
 
     if refit != "every" and not refit.isdigit():
         raise ConfigError(f"--refit {refit!r}: use `every` or a number of folds")
-    plan = BacktestPlan(
-        folds=folds,
-        step=step,
-        val_sessions=val_sessions,
-        window=window,
-        refit=1 if refit == "every" else int(refit),
-        warm_start=warm_start,
-        mcs=mcs,
-    )
     config = config_from_options(
         config_file,
         overrides,
@@ -128,36 +116,44 @@ def backtest(
             "training.epochs": epochs,
         },
     )
-    store = PriceStore(paths.store_dir(store_dir))
     progress, on_fold, on_epoch = _fold_reporter(json_output)
-    runs_root = paths.runs_dir(runs_dir)
     with showing(progress):
-        outcome = run_backtest(config, store, runs_root, plan, on_fold, on_epoch)
-    log.info("backtest %s saved", outcome.backtest_id)
+        done = api.backtest(
+            config,
+            paths.store_dir(store_dir),
+            paths.runs_dir(runs_dir),
+            folds=folds,
+            step=step,
+            val_sessions=val_sessions,
+            window=window,
+            refit=1 if refit == "every" else int(refit),
+            warm_start=warm_start,
+            mcs=mcs,
+            on_fold=on_fold,
+            on_epoch=on_epoch,
+        )
+    log.info("backtest %s saved", done.id)
+    scores, folds_run = done.scores, done.manifest["folds"]
     if json_output:
         print_json(
             {
-                "backtest_id": outcome.backtest_id,
-                "path": str(outcome.path),
-                "device": outcome.device,
-                "folds": [{k: v for k, v in vars(f).items() if k != "history"} for f in outcome.folds],
-                "metrics": outcome.metrics["pooled"],
-                "mcs": outcome.metrics.get("mcs"),
+                "backtest_id": done.id,
+                "path": str(done.path),
+                "device": done.manifest["device"],
+                "folds": [{k: v for k, v in f.items() if k != "history"} for f in folds_run],
+                "metrics": scores["pooled"],
+                "mcs": scores.get("mcs"),
             }
         )
         return
-    say(
-        render.metrics_table(
-            outcome.metrics["pooled"], f"all {len(outcome.folds)} folds, backtest {outcome.backtest_id}"
-        )
-    )
-    say(render.folds_table(outcome.folds, outcome.metrics["folds"]))
-    if "mcs" in outcome.metrics:
-        say(render.mcs_table(outcome.metrics["mcs"]))
-    say(f"backtest {outcome.backtest_id} saved to {outcome.path}")
+    say(render.metrics_table(scores["pooled"], f"all {len(folds_run)} folds, backtest {done.id}"))
+    say(render.folds_table(folds_run, scores["folds"]))
+    if "mcs" in scores:
+        say(render.mcs_table(scores["mcs"]))
+    say(f"backtest {done.id} saved to {done.path}")
     from stockrnn.evaluation.verdicts import edge_verdict
 
-    say(edge_verdict(outcome.metrics["pooled"]))
+    say(edge_verdict(scores["pooled"]))
 
 
 @app.command()
@@ -175,29 +171,14 @@ def report(
     runs_dir: Path | None = RunsOption,
 ) -> None:
     """Write a self-contained HTML report (charts embedded) of a run, a backtest or a comparison."""
-    from stockrnn import paths
-    from stockrnn.outputs.report import from_backtest, from_run, write_report
-    from stockrnn.runs.folder import LATEST, load_run
-    from stockrnn.studies.backtest import backtests_dir, load_backtest
-    from stockrnn.studies.compare import compares_dir, load_compare
+    from stockrnn import api, paths
 
-    root = paths.runs_dir(runs_dir)
-    if (name == LATEST and latest_compare) or (name != LATEST and (compares_dir(root) / name).is_dir()):
-        from stockrnn.outputs.compare_report import write_compare_report
-
-        comparison = load_compare(root, name)
-        target = out if out is not None else root / "reports" / f"{comparison.compare_id}.html"
-        charts = write_compare_report(comparison, target, png_dir)
-        log.info("report of comparison %s written to %s", comparison.compare_id, target)
-        say(f"report of comparison {comparison.compare_id}: {len(charts)} chart, written to {target}")
-        return
-    if (name == LATEST and latest_backtest) or (name != LATEST and (backtests_dir(root) / name).is_dir()):
-        source = from_backtest(load_backtest(root, name))
-    else:
-        source = from_run(load_run(root, name))
-    target = out if out is not None else root / "reports" / f"{source.name}.html"
-    charts = write_report(source, target, png_dir)
-    log.info("report of %s %s written to %s", source.kind, source.name, target)
-    say(f"report of {source.kind} {source.name}: {len(charts)} charts, written to {target}")
+    kind = "comparison" if latest_compare else "backtest" if latest_backtest else None
+    if name != api.LATEST or kind is None:
+        kind = None  # a named id says what it is
+    written = api.report(name, paths.runs_dir(runs_dir), kind=kind, out=out, png_dir=png_dir)
+    log.info("report of %s %s written to %s", written.kind, written.name, written.path)
+    charts = f"{written.charts} chart" + ("s" if written.charts != 1 else "")
+    say(f"report of {written.kind} {written.name}: {charts}, written to {written.path}")
     if png_dir is not None:
         say(f"charts as PNG files in {png_dir}")

@@ -72,9 +72,7 @@ def train(
     json_output: bool = JsonOption,
 ) -> None:
     """Train a GRU/LSTM forecasting H sessions as quantiles; score it against naive, drift, EWMA, GARCH and ridge."""
-    from stockrnn import paths
-    from stockrnn.data.store import PriceStore
-    from stockrnn.studies.train import train as run_training
+    from stockrnn import api, paths
 
     config = config_from_options(
         config_file,
@@ -92,44 +90,47 @@ def train(
             "training.seed": seed,
         },
     )
-    store = PriceStore(paths.store_dir(store_dir))
+    store = paths.store_dir(store_dir)
     if os.environ.get("RANK", "0") != "0":
         state.quiet = True  # under torchrun only rank 0 speaks
     if not state.quiet:  # a cron log should not stay silent for the minutes training takes
         stderr.print(
-            f"training {config.model.label} on {', '.join(config.data.tickers)} from {store.root}, "
+            f"training {config.model.label} on {', '.join(config.data.tickers)} from {store}, "
             f"horizon {config.features.horizon}, up to {config.training.epochs} epochs"
         )
     progress, on_epoch, on_batch = epoch_reporter(json_output)
     with showing(progress):
-        outcome = run_training(
-            config, store, paths.runs_dir(runs_dir), on_epoch, on_batch, discard_on_interrupt
+        run = api.train(
+            config,
+            store,
+            paths.runs_dir(runs_dir),
+            on_epoch=on_epoch,
+            on_batch=on_batch,
+            discard_on_interrupt=discard_on_interrupt,
         )
-    if outcome is None:
+    if run is None:
         return  # a torchrun rank other than 0: rank 0 wrote the run
-    log.info("trained run %s", outcome.run_id)
+    log.info("trained run %s", run.id)
+    trained, scores = run.manifest.training, run.scores
     if json_output:
         print_json(
             {
-                "run_id": outcome.run_id,
-                "path": str(outcome.path),
-                "device": outcome.device,
-                "best_epoch": outcome.best_epoch,
-                "epochs_run": outcome.epochs_run,
-                "seconds_per_epoch": outcome.seconds_per_epoch,
-                "parameters": outcome.parameters,
-                "metrics": outcome.metrics,
+                "run_id": run.id,
+                "path": str(run.path),
+                "device": run.manifest.device,
+                **{k: trained[k] for k in ("best_epoch", "epochs_run", "seconds_per_epoch", "parameters")},
+                "metrics": scores,
             }
         )
         return
-    say(render.metrics_table(outcome.metrics, f"test split, run {outcome.run_id}"))
+    say(render.metrics_table(scores, f"test split, run {run.id}"))
     say(
-        f"run {outcome.run_id} saved to {outcome.path} (best epoch {outcome.best_epoch} of "
-        f"{outcome.epochs_run}, {outcome.seconds_per_epoch:.2f}s/epoch on {outcome.device}, {outcome.parameters:,} parameters)"
+        f"run {run.id} saved to {run.path} (best epoch {trained['best_epoch']} of {trained['epochs_run']}, "
+        f"{trained['seconds_per_epoch']:.2f}s/epoch on {run.manifest.device}, {trained['parameters']:,} parameters)"
     )
     from stockrnn.evaluation.verdicts import edge_verdict
 
-    say(edge_verdict(outcome.metrics))
+    say(edge_verdict(scores))
 
 
 @app.command()
@@ -146,20 +147,17 @@ def evaluate(
     json_output: bool = JsonOption,
 ) -> None:
     """Print a run's test-split scores, or score it on sessions stored since it was trained."""
-    from stockrnn import paths
-    from stockrnn.data.store import PriceStore
-    from stockrnn.runs.folder import load_run
-    from stockrnn.studies.evaluate import evaluate_since_training
+    from stockrnn import api, paths
 
-    run = load_run(paths.runs_dir(runs_dir), run_name)
+    run = api.Run.load(run_name, paths.runs_dir(runs_dir))
     if since_training:
-        metrics = evaluate_since_training(run, PriceStore(paths.store_dir(store_dir)))
-        title = f"sessions after {run.manifest.split.test_end.date()}, run {run.run_id}"
+        metrics = run.evaluate(paths.store_dir(store_dir)).scores
+        title = f"sessions after {run.manifest.split.test_end.date()}, run {run.id}"
     else:
-        metrics = run.metrics
-        title = f"test split, run {run.run_id}"
+        metrics = run.scores
+        title = f"test split, run {run.id}"
     if json_output:
-        print_json({"run_id": run.run_id, "since_training": since_training, "metrics": metrics})
+        print_json({"run_id": run.id, "since_training": since_training, "metrics": metrics})
         return
     say(render.metrics_table(metrics, title))
     from stockrnn.evaluation.verdicts import edge_verdict
@@ -189,26 +187,19 @@ def predict(
     json_output: bool = JsonOption,
 ) -> None:
     """Forecast each ticker's next H sessions (median and quantiles) from its newest data; write Parquet."""
-    import pandas as pd
+    from stockrnn import api, paths
 
-    from stockrnn import paths
-    from stockrnn.data.store import PriceStore
-    from stockrnn.outputs.forecast_archive import write_forecasts
-    from stockrnn.outputs.predict import forecast_frame
-    from stockrnn.runs.folder import load_run
-
-    run = load_run(paths.runs_dir(runs_dir), run_name)
-    store = PriceStore(paths.store_dir(store_dir))
-    frame = forecast_frame(run, store, tickers or None, pd.Timestamp.now(tz="UTC"), allow_stale)
-    written = write_forecasts(frame, paths.forecasts_dir(out), lock_timeout)
+    run = api.Run.load(run_name, paths.runs_dir(runs_dir))
+    frame = run.predict(paths.store_dir(store_dir), tickers or None, allow_stale=allow_stale)
+    written = api.write_forecasts(frame, paths.forecasts_dir(out), lock_timeout)
     log.info("wrote %d forecasts to %s", len(frame), ", ".join(map(str, written)))
     if json_output:
-        rows = frame.assign(asof=frame["asof"].dt.date, target_date=frame["target_date"].dt.date)
+        rows = frame.assign(target_date=frame["target_date"].dt.date)
         print_json(
-            {"run_id": run.run_id, "files": [str(p) for p in written], "forecasts": rows.to_dict("records")}
+            {"run_id": run.id, "files": [str(p) for p in written], "forecasts": rows.to_dict("records")}
         )
         return
-    table = render.forecasts_table(frame, run.run_id)
+    table = render.forecasts_table(frame, run.id)
     say(table)
     say("written to " + ", ".join(str(p) for p in written))
 

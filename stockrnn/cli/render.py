@@ -114,7 +114,7 @@ def forecasts_table(frame, run_id: str) -> Table:
     for row in frame.itertuples():
         cells = [
             row.ticker,
-            str(row.asof.date()),
+            str(row.asof),
             str(row.horizon),
             str(row.target_date.date()),
             f"{row.last_close:.4f}",
@@ -179,19 +179,19 @@ def folds_table(folds, fold_metrics: dict) -> Table:
     columns = ("fold", "origins", "from", "to", "fit", "h", "MAE/naive", "pinball/naive", "p pinb", "cov90")
     for name in columns:
         table.add_column(name, justify="left" if name in ("from", "to", "fit") else "right")
-    for fold in folds:
-        metrics = fold_metrics[str(fold.index)]
+    for fold in folds:  # as the backtest manifest lists them
+        metrics = fold_metrics[str(fold["index"])]
         model = metrics[headline_scope(metrics)]["model"]
         shown = list(dict.fromkeys([next(iter(model)), list(model)[-1]]))
         for horizon in shown:
             m = model[horizon]
             first = horizon == shown[0]
-            fit = f"{fold.epochs_run} ep" if fold.refit else "reused"
+            fit = f"{fold['epochs_run']} ep" if fold["refit"] else "reused"
             table.add_row(
-                str(fold.index) if first else "",
-                str(fold.origins) if first else "",
-                fold.cutoff if first else "",
-                fold.last_origin if first else "",
+                str(fold["index"]) if first else "",
+                str(fold["origins"]) if first else "",
+                fold["cutoff"] if first else "",
+                fold["last_origin"] if first else "",
                 fit if first else "",
                 horizon.removeprefix("h"),
                 _cell(m, "mae_vs_naive"),

@@ -4,6 +4,7 @@ validated into a Config; every failure becomes one ConfigError line that names t
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,44 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
     if overrides:
         origin += " with --set"
     return validate(raw, origin)
+
+
+Overrides = Mapping[str, Any] | Iterable[str] | None
+
+
+def _override_all(raw: dict[str, Any], overrides: Overrides) -> bool:
+    """Apply `{"section.key": value}` (values as they are) or `["section.key=value", ...]` (values
+    read as TOML); True when there was any."""
+    if not overrides:
+        return False
+    if isinstance(overrides, Mapping):
+        for key, value in overrides.items():
+            apply_override(raw, f"{key}=0")  # checks the key's shape and the section
+            section, name = key.strip().split(".")
+            raw[section][name] = value
+    else:
+        if isinstance(overrides, str):
+            overrides = [overrides]
+        for assignment in overrides:
+            apply_override(raw, assignment)
+    return True
+
+
+def config_from_dict(
+    data: Mapping[str, Any], overrides: Overrides = None, origin: str = "config dict"
+) -> Config:
+    """A Config from nested sections (`{"model": {"cell": "lstm"}}`), validated like a TOML file."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{origin}: expected a dict of sections, got {type(data).__name__}")
+    raw = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    if _override_all(raw, overrides):
+        origin += " with overrides"
+    return validate(raw, origin)
+
+
+def config_from_toml(path: Path | str | None = None, overrides: Overrides = None) -> Config:
+    """A Config from a TOML file (None: the packaged defaults) and overrides as dict or strings."""
+    if overrides is None or (not isinstance(overrides, Mapping) and not isinstance(overrides, str)):
+        return load_config(None if path is None else Path(path), list(overrides or ()))
+    base = load_config(None if path is None else Path(path))
+    return config_from_dict(base.model_dump(mode="json"), overrides, str(path or "defaults"))

@@ -165,6 +165,27 @@ class Config(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
 
+    @classmethod
+    def from_toml(cls, path=None, overrides=None) -> Config:
+        """A TOML file (None: the packaged defaults), then overrides: `{"features.horizon": 5}` or
+        `["features.horizon=5"]`. Raises ConfigError naming the bad key or value."""
+        from stockrnn.config.loading import config_from_toml
+
+        return config_from_toml(path, overrides)
+
+    @classmethod
+    def from_dict(cls, data, overrides=None) -> Config:
+        """Nested sections as a dict (`{"model": {"cell": "lstm"}}`); missing keys take the defaults."""
+        from stockrnn.config.loading import config_from_dict
+
+        return config_from_dict(data, overrides)
+
+    def with_overrides(self, overrides) -> Config:
+        """A copy with `{"section.key": value}` (or `["section.key=value"]`) applied, validated again."""
+        from stockrnn.config.loading import config_from_dict
+
+        return config_from_dict(self.model_dump(mode="json"), overrides, "config")
+
     @model_validator(mode="after")
     def _architecture_fits_training(self) -> Config:
         """Refuse combinations that cannot train as asked; resolve training.mode = "auto"."""

@@ -65,14 +65,32 @@ def write_forecasts(frame: pd.DataFrame, out_root: Path, lock_timeout: float = 3
     return written
 
 
-def read_forecasts(out_root: Path) -> pd.DataFrame:
-    """Every forecast under `out_root` as one table; `asof` reads back as a date (not a string or a
-    category): the hive partitioning is given its type, as other readers can do too (README)."""
+def _partitioning():
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    partitioning = ds.partitioning(pa.schema([("asof", pa.date32())]), flavor="hive")
+    return ds.partitioning(pa.schema([("asof", pa.date32())]), flavor="hive")
+
+
+def as_archived(frame: pd.DataFrame) -> pd.DataFrame:
+    """Forecast rows exactly as `read_forecasts` gives them back once written: the file's columns
+    through Arrow, then `asof` from the partition, last, as the partitioning types it; rows in the
+    order the archive keeps them (by asof, then ticker)."""
+    import pyarrow as pa
+
+    frame = frame.sort_values(["asof", "ticker"], kind="stable", ignore_index=True)
+
+    table = pa.Table.from_pandas(frame.drop(columns="asof"), preserve_index=False)
+    asof = pa.array(pd.to_datetime(frame["asof"]).dt.date, type=_partitioning().schema.field("asof").type)
+    return table.append_column("asof", asof).to_pandas()
+
+
+def read_forecasts(out_root: Path) -> pd.DataFrame:
+    """Every forecast under `out_root` as one table; `asof` reads back as a date (not a string or a
+    category): the hive partitioning is given its type, as other readers can do too (README)."""
+    import pyarrow.dataset as ds
+
     dataset = ds.dataset(
-        Path(out_root), format="parquet", partitioning=partitioning, exclude_invalid_files=True
+        Path(out_root), format="parquet", partitioning=_partitioning(), exclude_invalid_files=True
     )
     return dataset.to_table().to_pandas()

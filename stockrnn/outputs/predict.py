@@ -8,11 +8,11 @@ import pandas as pd
 from stockrnn.data.store import PriceStore, normalize_ticker
 from stockrnn.dataset.windows import Panel
 from stockrnn.errors import DataError, MissingInputError
-from stockrnn.runs.folder import Run
+from stockrnn.runs.folder import RunFolder
 from stockrnn.runs.restore import restore, run_panel
 
 
-def _run_tickers(run: Run, requested: list[str] | None) -> list[str]:
+def _run_tickers(run: RunFolder, requested: list[str] | None) -> list[str]:
     known = run.manifest.tickers
     if not requested:
         return list(known)
@@ -26,7 +26,7 @@ def _run_tickers(run: Run, requested: list[str] | None) -> list[str]:
 
 
 def forecast_frame(
-    run: Run,
+    run: RunFolder,
     store: PriceStore,
     requested: list[str] | None,
     now: pd.Timestamp,
@@ -121,7 +121,7 @@ def _refuse_stale(panel: Panel, tickers: list[str], exchange: str, closed, stale
 
 
 def forecast_rows(
-    run: Run, model_name: str, exchange: str, panel: Panel, ends: np.ndarray, forecast
+    run: RunFolder, model_name: str, exchange: str, panel: Panel, ends: np.ndarray, forecast
 ) -> pd.DataFrame:
     """The forecast laid out one row per (ticker, horizon); the schema is the README's."""
     from stockrnn.data.calendar import sessions_after

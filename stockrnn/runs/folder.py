@@ -81,7 +81,7 @@ class Manifest:
 
 
 @dataclass
-class Run:
+class RunFolder:
     run_id: str
     path: Path
     config: dict
@@ -189,11 +189,11 @@ def resolve_run_id(runs_root: Path, name: str) -> str:
     return newest.run_id
 
 
-def load_run(runs_root: Path, name: str = LATEST) -> Run:
+def load_run(runs_root: Path, name: str = LATEST) -> RunFolder:
     return _load(runs_root, resolve_run_id(runs_root, name))
 
 
-def _load(runs_root: Path, run_id: str) -> Run:
+def _load(runs_root: Path, run_id: str) -> RunFolder:
     """A run whose files pass their schemas, agree with each other and match their checksum."""
     from stockrnn.runs.schema import check_agreement, check_checksum, check_config, check_manifest
 
@@ -208,10 +208,10 @@ def _load(runs_root: Path, run_id: str) -> Run:
     check_manifest(run_id, raw)
     check_agreement(run_id, check_config(run_id, config), raw)
     check_checksum(run_id, config, raw)
-    return Run(run_id, path, config, Manifest.from_json(raw))
+    return RunFolder(run_id, path, config, Manifest.from_json(raw))
 
 
-def scan_runs(runs_root: Path) -> tuple[list[Run], list[tuple[str, str]]]:
+def scan_runs(runs_root: Path) -> tuple[list[RunFolder], list[tuple[str, str]]]:
     """The runs that load, and (folder name, reason) for every run folder that does not."""
     root = Path(runs_root)
     if not root.is_dir():
@@ -227,7 +227,7 @@ def scan_runs(runs_root: Path) -> tuple[list[Run], list[tuple[str, str]]]:
     return found, broken
 
 
-def list_runs(runs_root: Path) -> list[Run]:
+def list_runs(runs_root: Path) -> list[RunFolder]:
     return scan_runs(runs_root)[0]
 
 

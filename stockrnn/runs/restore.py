@@ -6,10 +6,10 @@ from stockrnn.data.store import PriceStore
 from stockrnn.dataset.prepare import load_feature_frames
 from stockrnn.dataset.windows import Panel, build_panel
 from stockrnn.errors import DataError
-from stockrnn.runs.folder import Run
+from stockrnn.runs.folder import RunFolder
 
 
-def load_weights(run: Run, model) -> None:
+def load_weights(run: RunFolder, model) -> None:
     """Load the run's weights into `model`; never unpickles anything but tensors."""
     import io
     import pickle
@@ -45,7 +45,7 @@ def load_weights(run: Run, model) -> None:
         ) from None
 
 
-def restore(run: Run):
+def restore(run: RunFolder):
     """The run's config and its model with trained weights, on the CPU, in eval mode."""
     from stockrnn.config.schema import Config
     from stockrnn.forecasters.models import build_model
@@ -57,7 +57,7 @@ def restore(run: Run):
     return config, model.eval()
 
 
-def run_panel(run: Run, store: PriceStore, tickers: list[str], last_rows: int | None = None) -> Panel:
+def run_panel(run: RunFolder, store: PriceStore, tickers: list[str], last_rows: int | None = None) -> Panel:
     """The tickers' features scaled with the run's own scalers; the newest `last_rows` sessions if given."""
     manifest = run.manifest
     frames, names = load_feature_frames(store, tickers, manifest.features, manifest.target, last_rows)

@@ -38,7 +38,7 @@ class Candidate:
 def candidates_from_files(files: list[Path], overrides: list[str]) -> list[Candidate]:
     """One candidate per config file, named by its file name; `--set` applies to every one."""
     found = [Candidate(Path(f).stem, load_config(Path(f), overrides)) for f in files]
-    return _checked(found)
+    return checked_candidates(found)
 
 
 def candidates_from_grid(grid: Path, overrides: list[str]) -> list[Candidate]:
@@ -65,10 +65,10 @@ def candidates_from_grid(grid: Path, overrides: list[str]) -> list[Candidate]:
         if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
             raise ConfigError(f'{grid}: candidates.{name} must be a list of "section.key=value" strings')
         found.append(Candidate(name, load_config(base, [*shared, *extra])))
-    return _checked(found)
+    return checked_candidates(found)
 
 
-def _checked(candidates: list[Candidate]) -> list[Candidate]:
+def checked_candidates(candidates: list[Candidate]) -> list[Candidate]:
     """Refuse what would make the comparison unfair or ambiguous, naming the first difference."""
     if len(candidates) < 1:
         raise ConfigError("compare needs at least one --config (or a --grid)")

@@ -8,11 +8,11 @@ from stockrnn.data.store import PriceStore
 from stockrnn.dataset.windows import FitData
 from stockrnn.errors import MissingInputError
 from stockrnn.evaluation.scoring import calibrate, score_on
-from stockrnn.runs.folder import Run
+from stockrnn.runs.folder import RunFolder
 from stockrnn.runs.restore import restore, run_panel
 
 
-def evaluate_since_training(run: Run, store: PriceStore) -> dict:
+def evaluate_since_training(run: RunFolder, store: PriceStore) -> dict:
     """Score the run on origins after its data ended: every target is a session it never saw."""
     from stockrnn.forecasters.network import NetworkForecaster
     from stockrnn.forecasters.registry import fit_baselines

@@ -96,7 +96,7 @@ def _read_raw_csv(path: Path, content: bytes) -> pd.DataFrame:
         # yf.download(...).to_csv(): "Price,<fields>", "Ticker,<symbols>", "Date,,,": fields on line 1.
         rows = [["Date", *rows[0][1:]], *rows[3:]]
         first_line = 4
-    header = [_canonical(name) for name in rows[0]]
+    header = [canonical_column(name) for name in rows[0]]
     missing = [name for name in REQUIRED if name not in header]
     if missing and len(rows[0]) == 1 and ";" in rows[0][0]:
         raise DataError(
@@ -134,7 +134,7 @@ def _is_yfinance_multi_header(rows: list[list[str]]) -> bool:
 _NAMES = {re.sub(r"[\s_]", "", name.lower()): name for name in ("Date", *YAHOO_COLUMNS)}
 
 
-def _canonical(name: str) -> str:
+def canonical_column(name: str) -> str:
     """A header cell as Yahoo spells it when it names one of its columns in another case or with
     an underscore (date, CLOSE, adj_close); anything else as written."""
     return _NAMES.get(re.sub(r"[\s_]", "", name.strip().lower()), name.strip())
@@ -143,7 +143,7 @@ def _canonical(name: str) -> str:
 FIRST_YEAR, LAST_YEAR = 1678, 2261
 
 
-def _parse_dates(raw: pd.Series, path: Path, labels: pd.Series) -> pd.Series:
+def _parse_dates(raw: pd.Series, path: Path | str, labels: pd.Series) -> pd.Series:
     text = raw.fillna("").str.strip()
     # pandas stores nanoseconds: 1677-09-21 .. 2262-04-11. Refuse what lies outside by name, not by crash.
     year = pd.to_numeric(text.str.extract(r"^(\d{4})-")[0], errors="coerce")
@@ -175,7 +175,7 @@ def _parse_dates(raw: pd.Series, path: Path, labels: pd.Series) -> pd.Series:
     return dates.astype("datetime64[ns]")
 
 
-def _parse_number(raw: pd.Series, column: str, path: Path, labels: pd.Series) -> pd.Series:
+def _parse_number(raw: pd.Series, column: str, path: Path | str, labels: pd.Series) -> pd.Series:
     text = raw.fillna("").str.strip()
     missing = text.isin(MISSING_MARKERS)
     numbers = pd.to_numeric(text.where(~missing), errors="coerce")
@@ -191,6 +191,15 @@ def read_yahoo_csv(path: Path, source: str, fetched_at: pd.Timestamp) -> pd.Data
     raw, row_noun = _read_raw(path)
     first = raw.attrs.get("first_line", 2) if row_noun == "line" else 1  # a CSV's header comes first
     labels = pd.Series([f"{row_noun} {n}" for n in range(first, len(raw) + first)])
+    return parse_yahoo_rows(raw, str(path), labels, source, fetched_at)
+
+
+def parse_yahoo_rows(
+    raw: pd.DataFrame, origin: str, labels: pd.Series, source: str, fetched_at: pd.Timestamp
+) -> pd.DataFrame:
+    """Cells as text under Yahoo's column names -> the store's schema, refused whole on any bad row
+    (named by `origin` and its label in `labels`): the one parser and validator of every import."""
+    path = origin
     prices = pd.DataFrame({"date": _parse_dates(raw["Date"], path, labels)})
     for yahoo_name, name in YAHOO_COLUMNS.items():
         prices[name] = (
