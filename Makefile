@@ -42,9 +42,10 @@ test: install ## Run the whole test suite (offline; slow end-to-end tests includ
 bench: install ## Benchmark table: training speed vs a tutorial loop, RSS, predict (BENCH_ARGS=--quick for CI)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, and the stage layering contract (import-linter)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install ## Apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .
