@@ -116,16 +116,21 @@ class Run:
         tickers: list[str] | None = None,
         now: pd.Timestamp | str | None = None,
         allow_stale: bool = False,
+        asof: pd.Timestamp | str | None = None,
     ) -> pd.DataFrame:
         """Forecasts of the next H sessions from each ticker's newest window, in the columns and types
         `read_forecasts` gives for what `stockrnn predict` writes. Stale prices (more than three
-        sessions behind `now`) raise DataError unless `allow_stale`."""
+        sessions behind `now`) raise DataError unless `allow_stale`. With `asof`, the forecasts that
+        night would have made, from the sessions stored up to that date only (to backfill a missed
+        night)."""
         from stockrnn.outputs.forecast_archive import as_archived
         from stockrnn.outputs.predict import forecast_frame
 
         moment = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
         moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
-        return as_archived(forecast_frame(self.folder, _prices(prices), tickers, moment, allow_stale))
+        until = None if asof is None else pd.Timestamp(asof)
+        frame = forecast_frame(self.folder, _prices(prices), tickers, moment, allow_stale, asof=until)
+        return as_archived(frame)
 
     def __repr__(self) -> str:
         return f"Run({self.id!r})"

@@ -81,11 +81,35 @@ def test_backtest_folder_holds_config_manifest_forecasts_and_metrics_per_fold(ba
     assert columns[:7] == ["fold", "origin_date", "target_date", "ticker", "horizon", "last_close", "actual"]
     assert {"model", "model_p05", "model_p95", "naive", "garch_p50", "ewma", "linear_ar"} <= set(columns)
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert set(metrics) == {"pooled", "folds"} and set(metrics["folds"]) == {"1", "2", "3"}
+    assert set(metrics) == {"pooled", "folds", "calibration"} and set(metrics["folds"]) == {"1", "2", "3"}
+    assert set(metrics["calibration"]) == {"raw", "split", "rolling", "aci"}
     assert set(metrics["pooled"]) == {"pooled", "SYN", "ALT"}
     model = metrics["pooled"]["pooled"]["model"]
     assert set(model) == {"h1", "h2", "h3"}
     assert 0 <= model["h3"]["dm_pinball_p"] <= 1 and model["h3"]["best_baseline"] != "model"
+
+
+def test_online_calibration_inside_a_fold_never_sees_an_outcome_after_its_origin(backtest, tmp_path):
+    """Leakage, backtest: prices after the 10th origin of the last fold change; every origin up to
+    it keeps bitwise the same quantiles (its offsets rest only on outcomes resolved by then), while
+    later origins of the fold, calibrated on the changed outcomes, move."""
+    outcome, _, runs = backtest
+    original = load_backtest(runs, outcome.backtest_id)
+    before = original.forecasts()
+    last_fold = before[before["fold"] == 3]
+    changed_after = pd.Timestamp(sorted(last_fold["origin_date"].unique())[9])
+    store = PriceStore(tmp_path / "store")
+    _write_prices(store, shift_after=changed_after)
+    changed = backtest_study.backtest(load_config(None, TINY), store, tmp_path / "runs", PLAN)
+    after = load_backtest(tmp_path / "runs", changed.backtest_id).forecasts()
+    quantiles = [c for c in before.columns if c.startswith("model_p")]
+    up_to = before["origin_date"] <= changed_after
+    pd.testing.assert_frame_equal(before.loc[up_to, quantiles], after.loc[up_to, quantiles], check_exact=True)
+    later = (before["fold"] == 3) & ~up_to
+    assert not np.allclose(
+        np.log(before.loc[later, "model_p95"] / before.loc[later, "last_close"]),
+        np.log(after.loc[later, "model_p95"] / after.loc[later, "last_close"]),
+    )
 
 
 def test_no_fold_forecast_changes_when_prices_after_its_last_origin_change(backtest, tmp_path):

@@ -273,6 +273,7 @@ FORECAST_COLUMNS = [
     "model",
     "run_id",
     "created_at",
+    "calibration_support",
     "asof",
 ]
 

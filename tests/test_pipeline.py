@@ -9,8 +9,10 @@ import torch
 from synthetic import ar1_returns, prices_from_returns
 
 from stockrnn.config.loading import load_config
+from stockrnn.data.store import PriceStore
 from stockrnn.forecasters.models import RecurrentForecaster
 from stockrnn.forecasters.network import NetworkForecaster
+from stockrnn.forecasters.online_calibration import calibrate_online
 from stockrnn.forecasters.tensors import PanelTensors, predict_scaled
 from stockrnn.outputs.forecast_archive import read_forecasts, write_forecasts
 from stockrnn.outputs.predict import forecast_frame
@@ -94,22 +96,29 @@ def test_run_folder_holds_the_documented_files(trained):
     assert set(run.metrics["pooled"]) == {"model", "naive", "drift", "ewma", "garch", "linear_ar", "dlinear"}
 
 
-def _model_forecast(run, panel, ends):
-    """The restored run's calibrated forecast for origins `ends` of `panel`."""
-    _, model = restore(run)
+def _model_forecast(run, panel, ends, history=None):
+    """The restored run's calibrated forecast for origins `ends` of `panel`: with its split offsets,
+    or online from the resolved forecasts at `history` on (as training scores its test split)."""
+    config, model = restore(run)
     manifest = run.manifest
-    forecast = NetworkForecaster(model, manifest.lookback, manifest.horizon, manifest.levels).predict(
-        panel, ends
-    )
-    return manifest.conformal.apply(panel, ends, forecast)
+    network = NetworkForecaster(model, manifest.lookback, manifest.horizon, manifest.levels)
+    forecast = network.predict(panel, ends)
+    if history is None:
+        return manifest.conformal.apply(panel, ends, forecast)
+    raw_history = network.predict(panel, history)
+    return calibrate_online(
+        panel, history, ends, raw_history, forecast, manifest.conformal, config.calibration
+    )[0]
 
 
 def test_checkpoint_round_trip_reproduces_the_test_predictions(trained):
     run, store, _ = trained
     panel = run_panel(run, store, run.manifest.tickers)
     stored = pd.read_parquet(run.path / "test_predictions.parquet")
-    ends = panel.window_ends(20, 1, pd.Timestamp(run.manifest.split.val_end), None)
-    prices = _model_forecast(run, panel, ends).prices(panel.price[ends])  # (N, 1, Q)
+    split = run.manifest.split
+    ends = panel.window_ends(20, 1, pd.Timestamp(split.val_end), None)
+    val_ends = panel.window_ends(20, 1, pd.Timestamp(split.train_end), pd.Timestamp(split.val_end))
+    prices = _model_forecast(run, panel, ends, val_ends).prices(panel.price[ends])  # (N, 1, Q)
     np.testing.assert_allclose(prices[:, 0, 3], stored["model"].to_numpy(), rtol=1e-9)
     np.testing.assert_allclose(prices[:, 0, 0], stored["model_p05"].to_numpy(), rtol=1e-9)
     assert len(stored) == run.manifest.windows["test"]
@@ -136,16 +145,48 @@ def test_prices_after_t_change_no_forecast_for_a_date_up_to_t(trained, tmp_path)
 
 
 def test_forecasts_from_the_newest_window_equal_those_from_the_whole_history(trained):
-    """predict reads only lookback + 1 sessions per ticker; the forecast must not change."""
+    """predict reads only the sessions its windows and online calibration need; the forecast (and
+    its calibration from the resolved forecasts of the window + H origins before) must not change."""
     run, store, _ = trained
     frame = forecast_frame(run, store, None, NOW, allow_stale=True).set_index("ticker")
     whole = run_panel(run, store, ["SYN", "ALT"])
-    newest = np.array([np.flatnonzero(whole.ticker_ids == i)[-1] for i in range(2)])
-    prices = _model_forecast(run, whole, newest).prices(whole.price[newest])[:, 0]  # (2, Q)
+    blocks = [np.flatnonzero(whole.ticker_ids == i) for i in range(2)]
+    newest = np.array([rows[-1] for rows in blocks])
+    recent = run.config["calibration"]["window"] + run.manifest.horizon
+    history = np.concatenate([rows[-recent - 1 : -1] for rows in blocks])
+    prices = _model_forecast(run, whole, newest, history).prices(whole.price[newest])[:, 0]  # (2, Q)
+    assert list(frame["calibration_support"]) == [250, 250]
     np.testing.assert_allclose(
         frame.loc[["SYN", "ALT"], "predicted_close"].to_numpy(), prices[:, 3], rtol=1e-12
     )
     np.testing.assert_allclose(frame.loc[["SYN", "ALT"], "close_p95"].to_numpy(), prices[:, 6], rtol=1e-12)
+
+
+def test_predict_asof_a_past_night_is_bitwise_what_that_night_saw_whatever_came_after(trained, tmp_path):
+    """Leakage, predict: every close after an asof is replaced by noise; the forecasts for that asof
+    (quantiles and the online offsets under them, from the resolved forecasts before) stay bitwise
+    the same as from a store that ends on that night."""
+    run, store, _ = trained
+    asof = store.read("SYN")["date"].iloc[-40]
+    cut, noisy = PriceStore(tmp_path / "cut"), PriceStore(tmp_path / "noisy")
+    rng = np.random.default_rng(7)
+    for ticker in ("SYN", "ALT"):
+        history = store.read(ticker)
+        cut.write(ticker, history[history["date"] <= asof], origin="test")
+        after = history["date"] > asof
+        history.loc[after, "close"] *= np.exp(rng.normal(0, 0.2, after.sum()))
+        noisy.write(ticker, history, origin="test")
+    that_night = forecast_frame(run, cut, None, NOW, allow_stale=True)
+    replayed = forecast_frame(run, noisy, None, NOW, allow_stale=True, asof=asof)
+    quantiles = [c for c in that_night.columns if c.startswith(("close_", "return_"))]
+    assert (replayed["asof"] == asof).all() and (replayed["calibration_support"] == 250).all()
+    pd.testing.assert_frame_equal(
+        replayed[[*quantiles, "calibration_support"]],
+        that_night[[*quantiles, "calibration_support"]],
+        check_exact=True,
+    )
+    tonight = forecast_frame(run, noisy, None, NOW, allow_stale=True)
+    assert not np.array_equal(tonight["return_p95"], that_night["return_p95"])  # the noise is seen later
 
 
 def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp_path):

@@ -12,6 +12,7 @@ METAVARS = {
     "tickers": "TICKER",
     "ticker": "TICKER",
     "start": "YYYY-MM-DD",
+    "asof": "YYYY-MM-DD",
     "end": "YYYY-MM-DD",
     "exchange": "MIC",
     "interval": "1d",

@@ -148,6 +148,8 @@ def backtest(
         return
     say(render.metrics_table(scores["pooled"], f"all {len(folds_run)} folds, backtest {done.id}"))
     say(render.folds_table(folds_run, scores["folds"]))
+    if "calibration" in scores:
+        say(render.calibration_table(scores["calibration"], config.calibration.method))
     if "mcs" in scores:
         say(render.mcs_table(scores["mcs"]))
     say(f"backtest {done.id} saved to {done.path}")

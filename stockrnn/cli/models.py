@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -124,6 +125,8 @@ def train(
         )
         return
     say(render.metrics_table(scores, f"test split, run {run.id}"))
+    if run.manifest.calibration:
+        say(render.calibration_table(run.manifest.calibration, config.calibration.method))
     say(
         f"run {run.id} saved to {run.path} (best epoch {trained['best_epoch']} of {trained['epochs_run']}, "
         f"{trained['seconds_per_epoch']:.2f}s/epoch on {run.manifest.device}, {trained['parameters']:,} parameters)"
@@ -181,6 +184,12 @@ def predict(
     allow_stale: bool = typer.Option(
         False, "--allow-stale", help="Forecast even from data older than the last close."
     ),
+    asof: datetime | None = typer.Option(
+        None,
+        "--asof",
+        formats=["%Y-%m-%d"],
+        help="Forecast as that night would have, from sessions up to this date only (backfill a missed night).",
+    ),
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
     lock_timeout: float = LockTimeoutOption,
@@ -190,7 +199,7 @@ def predict(
     from stockrnn import api, paths
 
     run = api.Run.load(run_name, paths.runs_dir(runs_dir))
-    frame = run.predict(paths.store_dir(store_dir), tickers or None, allow_stale=allow_stale)
+    frame = run.predict(paths.store_dir(store_dir), tickers or None, allow_stale=allow_stale, asof=asof)
     written = api.write_forecasts(frame, paths.forecasts_dir(out), lock_timeout)
     log.info("wrote %d forecasts to %s", len(frame), ", ".join(map(str, written)))
     if json_output:

@@ -101,6 +101,30 @@ def metrics_table(metrics: dict, title: str) -> Table:
     return table
 
 
+def calibration_table(table: dict, active: str) -> Table:
+    """The network's 90% interval (else the widest) raw, with the split offsets and with each online
+    method, pooled (or its one ticker), at horizon 1 and H: what calibration bought, side by side."""
+    variants = list(table)
+    scope = "pooled" if "pooled" in table[variants[0]] else next(iter(table[variants[0]]))
+    horizons = list(table[variants[0]][scope])
+    shown = list(dict.fromkeys([horizons[0], horizons[-1]]))
+    coverages = [k for k in table[variants[0]][scope][shown[0]] if k.startswith("coverage_")]
+    level = "coverage_90" if "coverage_90" in coverages else coverages[-1]
+    nominal = level.removeprefix("coverage_")
+    out = Table(title=f"calibration of the model's {nominal}% interval ({scope}; * = this run's method)")
+    out.add_column("intervals", justify="left")
+    for h in shown:
+        for name in (f"cover {h}", f"width {h}", f"pinball {h}"):
+            out.add_column(name, justify="right")
+    for variant in variants:
+        cells = [variant + (" *" if variant == active else "")]
+        for h in shown:
+            m = table[variant][scope][h]
+            cells += [_cell(m, level, 3), _cell(m, f"width_{nominal}"), _cell(m, "pinball", 5)]
+        out.add_row(*cells)
+    return out
+
+
 def forecasts_table(frame, run_id: str) -> Table:
     table = Table(title=f"forecasts, run {run_id}")
     # The widest central interval the run has, beside the median.

@@ -136,6 +136,21 @@ class ModelConfig(_Section):
         return self.levels == (0.5,)
 
 
+class CalibrationConfig(_Section):
+    """How intervals are calibrated at each origin (see forecasters/online_calibration.py)."""
+
+    method: Literal["split", "rolling", "aci"] = "rolling"
+    window: int = Field(250, ge=10, le=5000)  # resolved forecasts per ticker and horizon
+    gamma: float = Field(0.005, gt=0, le=0.5)  # aci: step of the quantile level per resolved outcome
+    min_resolved: int = Field(50, ge=1, le=5000)  # fewer: the saved split offsets
+
+    @model_validator(mode="after")
+    def _enough_window(self) -> CalibrationConfig:
+        if self.min_resolved > self.window:
+            raise ValueError(f"min_resolved ({self.min_resolved}) must not exceed window ({self.window})")
+        return self
+
+
 class TrainingConfig(_Section):
     epochs: int = Field(30, ge=1, le=10_000)
     mode: Literal["auto", "window", "sequence"] = "auto"
@@ -164,6 +179,7 @@ class Config(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
 
     @classmethod
     def from_toml(cls, path=None, overrides=None) -> Config:

@@ -26,12 +26,20 @@ def load_feature_frames(
     target: str,
     last_rows: int | None = None,
     inputs: list[str] | None = None,
+    until: pd.Timestamp | None = None,
 ):
     """Feature frames per ticker: `names` as a run recorded them, else chosen from `inputs` (or the
-    defaults). With `last_rows`, the newest last_rows - 1 feature rows (reading the warm-up too)."""
+    defaults). With `last_rows`, the newest last_rows - 1 feature rows (reading the warm-up too);
+    with `until`, only sessions up to that date exist (what was known then)."""
     if last_rows is not None and names is not None:
         last_rows += warmup_rows(names)
-    prices = {t: store.read(t, last_rows) for t in tickers}
+    if until is None:
+        prices = {t: store.read(t, last_rows) for t in tickers}
+    else:
+        known = {t: store.read(t) for t in tickers}
+        known = {t: p[p["date"] <= pd.Timestamp(until)] for t, p in known.items()}
+        prices = {t: p.iloc[-last_rows:] if last_rows else p for t, p in known.items()}
+        prices = {t: p.reset_index(drop=True) for t, p in prices.items()}
     names = names or chosen_names(list(prices.values()), target, inputs)
     return {t: compute_features(p, names) for t, p in prices.items()}, names
 

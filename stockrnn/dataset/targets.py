@@ -20,6 +20,17 @@ def cumulative_log_returns(panel: Panel, ends: np.ndarray, horizon: int) -> np.n
     return np.log(panel.price[target_rows(ends, horizon)] / panel.price[ends][:, None])
 
 
+def resolved_log_returns(panel: Panel, ends: np.ndarray, horizon: int) -> np.ndarray:
+    """(N, H) like cumulative_log_returns, NaN where the session r+h is not stored (yet) for the
+    origin's ticker: the outcomes known so far."""
+    rows = target_rows(ends, horizon)  # (N, H)
+    inside = rows < len(panel.dates)
+    clipped = np.where(inside, rows, 0)
+    inside &= panel.ticker_ids[clipped] == panel.ticker_ids[np.asarray(ends)][:, None]
+    found = np.log(panel.price[clipped] / panel.price[ends][:, None])
+    return np.where(inside, found, np.nan)
+
+
 def _target_scaling(panel: Panel, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 1) center and scale of the target column, from each origin's ticker's scaler."""
     column = panel.target_column

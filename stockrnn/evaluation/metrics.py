@@ -109,6 +109,31 @@ def score_forecasts(
     return table
 
 
+def calibration_table(panel: Panel, ends: np.ndarray, variants: dict[str, Forecast]) -> dict:
+    """One forecaster calibrated several ways (raw, split, rolling, ...) on the same origins:
+    table[variant][scope]["h<h>"] = coverage, mean width and pinball of each central interval."""
+    first = next(iter(variants.values()))
+    horizon = first.values.shape[1]
+    actual = np.log(panel.price[target_rows(ends, horizon)] / panel.price[ends][:, None])  # (N, H)
+    ids = panel.ticker_ids[ends]
+    scopes = {"pooled": np.ones(len(ends), dtype=bool)} if len(panel.tickers) > 1 else {}
+    scopes.update({t: ids == i for i, t in enumerate(panel.tickers) if (ids == i).any()})
+    table: dict = {}
+    for variant, forecast in variants.items():
+        table[variant] = {}
+        for scope, rows in scopes.items():
+            table[variant][scope] = {}
+            for h in range(horizon):
+                values, outcome = forecast.values[rows, h], actual[rows, h]
+                scores = {"pinball": float(pinball(values, outcome, forecast.levels).mean())}
+                for low, high, coverage in central_intervals(forecast.levels):
+                    inside = (outcome >= values[:, low]) & (outcome <= values[:, high])
+                    scores[f"coverage_{coverage}"] = float(inside.mean())
+                    scores[f"width_{coverage}"] = float(np.mean(values[:, high] - values[:, low]))
+                table[variant][scope][f"h{h + 1}"] = scores
+    return table
+
+
 def losses_per_date(forecast: Forecast, actual: np.ndarray, rows, h: int, dates) -> dict[str, np.ndarray]:
     """(D,) absolute error of the median and mean pinball loss at horizon h, averaged per origin date."""
     values = forecast.values[rows, h]  # (n, Q)

@@ -3,15 +3,17 @@ stored since training), and laid out as the run's test predictions."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from stockrnn.config.schema import CalibrationConfig
 from stockrnn.dataset.targets import cumulative_log_returns
 from stockrnn.dataset.windows import FitData, Panel, target_rows
-from stockrnn.evaluation.metrics import naive_scale_per_ticker, score_forecasts
+from stockrnn.evaluation.metrics import calibration_table, naive_scale_per_ticker, score_forecasts
 from stockrnn.forecasters.calibration import ConformalOffsets, fit_conformal, return_scale_per_ticker
+from stockrnn.forecasters.online_calibration import METHODS, calibrate_online
 from stockrnn.forecasters.quantiles import Forecast, level_name
 
 
@@ -20,6 +22,7 @@ class Scored:
     metrics: dict
     forecasts: dict[str, Forecast]  # calibrated, on the scored origins
     offsets: dict[str, ConformalOffsets]  # per forecaster; empty without calibration
+    calibration: dict = field(default_factory=dict)  # the network raw, split and online (calibration_table)
 
 
 def calibrate(data: FitData, forecasters: dict) -> dict[str, ConformalOffsets]:
@@ -42,14 +45,72 @@ def apply_offsets(
     }
 
 
+def calibrate_each(
+    panel: Panel,
+    history_ends: np.ndarray,
+    ends: np.ndarray,
+    raw_history: dict[str, Forecast],
+    raw: dict[str, Forecast],
+    offsets: dict[str, ConformalOffsets],
+    settings: CalibrationConfig,
+) -> dict[str, Forecast]:
+    """Every forecaster calibrated the same way at `ends`: online from its own resolved forecasts at
+    `history_ends` and `ends` (see online_calibration.py), or with its split offsets."""
+    if settings.method == "split":
+        return apply_offsets(panel, ends, raw, offsets)
+    return {
+        name: calibrate_online(
+            panel, history_ends, ends, raw_history[name], forecast, offsets[name], settings
+        )[0]
+        if name in offsets
+        else forecast
+        for name, forecast in raw.items()
+    }
+
+
+def calibration_variants(
+    panel: Panel,
+    history_ends: np.ndarray,
+    ends: np.ndarray,
+    raw_history: Forecast,
+    raw: Forecast,
+    offsets: ConformalOffsets,
+    settings: CalibrationConfig,
+) -> dict[str, Forecast]:
+    """One forecaster's forecasts at `ends` raw, with the split offsets, and with each online method."""
+    variants = {"raw": raw, "split": offsets.apply(panel, ends, raw)}
+    for method in METHODS[1:]:
+        chosen = settings.model_copy(update={"method": method})
+        variants[method] = calibrate_online(panel, history_ends, ends, raw_history, raw, offsets, chosen)[0]
+    return variants
+
+
 def score_on(
-    data: FitData, forecasters: dict, ends: np.ndarray, offsets: dict[str, ConformalOffsets]
+    data: FitData,
+    forecasters: dict,
+    ends: np.ndarray,
+    offsets: dict[str, ConformalOffsets],
+    settings: CalibrationConfig | None = None,
+    history_ends: np.ndarray | None = None,
 ) -> Scored:
-    """Forecast `ends` with every forecaster, apply its offsets (if any), score against naive."""
-    raw = {name: f.predict(data.panel, ends) for name, f in forecasters.items()}
-    calibrated = apply_offsets(data.panel, ends, raw, offsets)
-    naive_scale = naive_scale_per_ticker(data.panel, data.train_ends)
-    return Scored(score_forecasts(data.panel, ends, calibrated, raw, naive_scale), calibrated, offsets)
+    """Forecast `ends` with every forecaster, calibrate each the same way (online from the origins
+    `history_ends` on, by default the validation ones, or with its split offsets), score against
+    naive. With offsets, `calibration` compares the network's raw, split and online intervals."""
+    settings = settings or CalibrationConfig()
+    panel = data.panel
+    history = data.val_ends if history_ends is None else history_ends
+    raw = {name: f.predict(panel, ends) for name, f in forecasters.items()}
+    raw_history = {name: f.predict(panel, history) for name, f in forecasters.items() if name in offsets}
+    calibrated = calibrate_each(panel, history, ends, raw_history, raw, offsets, settings) if offsets else raw
+    naive_scale = naive_scale_per_ticker(panel, data.train_ends)
+    metrics = score_forecasts(panel, ends, calibrated, raw, naive_scale)
+    table = {}
+    if "model" in offsets:
+        variants = calibration_variants(
+            panel, history, ends, raw_history["model"], raw["model"], offsets["model"], settings
+        )
+        table = calibration_table(panel, ends, variants)
+    return Scored(metrics, calibrated, offsets, table)
 
 
 def predictions_frame(panel: Panel, ends: np.ndarray, forecasts: dict[str, Forecast]) -> pd.DataFrame:

@@ -26,10 +26,23 @@ def return_scale_per_ticker(data: FitData) -> dict[str, float]:
     }
 
 
-def _scale(panel: Panel, ends: np.ndarray, return_scale: dict[str, float], horizon: int) -> np.ndarray:
+def volatility_units(
+    panel: Panel, ends: np.ndarray, return_scale: dict[str, float], horizon: int
+) -> np.ndarray:
     """(N, H) volatility units: the origin's ticker's return scale times sqrt(h)."""
     per_ticker = np.array([return_scale[t] for t in panel.tickers])
     return per_ticker[panel.ticker_ids[ends]][:, None] * np.sqrt(np.arange(1, horizon + 1))
+
+
+def widen(forecast: Forecast, offsets: np.ndarray, scale: np.ndarray) -> Forecast:
+    """Each central interval moved out by offsets ((H, K), or (N, H, K) per origin) x scale (N, H),
+    in units of the forecast; levels re-sorted so intervals stay nested. The median never moves."""
+    values = forecast.values.copy()  # (N, H, Q)
+    for k, (low, high, _) in enumerate(central_intervals(forecast.levels)):
+        shift = offsets[..., k] * scale  # (N, H)
+        values[..., low] -= shift
+        values[..., high] += shift
+    return Forecast(forecast.levels, np.sort(values, axis=-1))
 
 
 @dataclass(frozen=True)
@@ -39,13 +52,8 @@ class ConformalOffsets:
     return_scale: dict[str, float]
 
     def apply(self, panel: Panel, ends: np.ndarray, forecast: Forecast) -> Forecast:
-        values = forecast.values.copy()  # (N, H, Q)
-        scale = _scale(panel, ends, self.return_scale, values.shape[1])  # (N, H)
-        for k, (low, high, _) in enumerate(central_intervals(self.levels)):
-            shift = self.offsets[:, k] * scale  # (N, H)
-            values[..., low] -= shift
-            values[..., high] += shift
-        return Forecast(forecast.levels, np.sort(values, axis=-1))
+        scale = volatility_units(panel, ends, self.return_scale, forecast.values.shape[1])  # (N, H)
+        return widen(forecast, self.offsets, scale)
 
     def to_json(self) -> dict:
         return {
@@ -69,7 +77,7 @@ def fit_conformal(
     """Offsets from validation origins `ends`, their forecasts and actual cumulative returns (N, H)."""
     intervals = central_intervals(forecast.levels)
     horizon = actual.shape[1]
-    scale = _scale(panel, ends, return_scale, horizon)
+    scale = volatility_units(panel, ends, return_scale, horizon)
     offsets = np.zeros((horizon, len(intervals)))
     n = len(ends)
     for k, (low, high, coverage) in enumerate(intervals):

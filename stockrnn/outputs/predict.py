@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from stockrnn.data.store import PriceStore, normalize_ticker
 from stockrnn.dataset.windows import Panel
 from stockrnn.errors import DataError, MissingInputError
+from stockrnn.forecasters.online_calibration import calibrate_online
 from stockrnn.runs.folder import RunFolder
 from stockrnn.runs.restore import restore, run_panel
+
+log = logging.getLogger("stockrnn")
 
 
 def _run_tickers(run: RunFolder, requested: list[str] | None) -> list[str]:
@@ -32,10 +37,13 @@ def forecast_frame(
     now: pd.Timestamp,
     allow_stale: bool,
     stale_sessions: int = 3,
+    asof: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Forecasts for the next H sessions from each ticker's newest window, one row per (ticker, horizon):
     the median and every quantile level, as closes and as cumulative log returns. Refuses stale or
-    gappy data."""
+    gappy data. Intervals are calibrated online from the run's own forecasts over the newest
+    calibration.window + H stored sessions, scored against the closes stored since. With `asof`, the
+    forecasts that night would have made: only sessions up to that date are read (no staleness check)."""
     from stockrnn.data.calendar import last_closed_session, sessions_between
     from stockrnn.forecasters.network import NetworkForecaster
 
@@ -44,9 +52,13 @@ def forecast_frame(
     exchange = config.data.exchange
     lookback = run.manifest.lookback
     tickers = _run_tickers(run, requested)
-    panel = run_panel(run, store, tickers, last_rows=lookback + 1)  # +1: the first row's return needs its eve
+    settings = config.calibration
+    online = manifest.conformal is not None and settings.method != "split"
+    history_origins = settings.window + manifest.horizon if online else 0
+    # +1: the first row's return needs its eve
+    panel = run_panel(run, store, tickers, last_rows=lookback + 1 + history_origins, until=asof)
     closed = last_closed_session(exchange, now)
-    if not allow_stale:
+    if not allow_stale and asof is None:
         _refuse_stale(panel, tickers, exchange, closed, stale_sessions)
     ends = []
     floor = config.features.history_floor  # a short-history ticker's window is left-padded
@@ -75,13 +87,24 @@ def forecast_frame(
             )
         ends.append(end)
     ends = np.asarray(ends, dtype=np.int64)
-    # One batched forward pass over every ticker's newest window (their targets do not exist yet).
+    history = _history_ends(panel, ends, history_origins, floor)
+    # One batched forward pass: the newest windows, and the recent ones calibration scores.
     network = NetworkForecaster(
         model, lookback, manifest.horizon, manifest.levels, config.features.min_history
     )
-    forecast = network.predict(panel, ends)
-    if manifest.conformal is not None:
-        forecast = manifest.conformal.apply(panel, ends, forecast)
+    every = network.predict(panel, np.concatenate([history, ends]))
+    raw = every.take(np.arange(len(history), len(history) + len(ends)))
+    support = np.zeros((len(ends), manifest.horizon), dtype=np.int64)
+    if online:
+        raw_history = every.take(np.arange(len(history)))
+        forecast, support = calibrate_online(
+            panel, history, ends, raw_history, raw, manifest.conformal, settings
+        )
+        _warn_thin_support(tickers, support, settings.min_resolved)
+    elif manifest.conformal is not None:
+        forecast = manifest.conformal.apply(panel, ends, raw)
+    else:
+        forecast = raw
     with np.errstate(over="ignore", invalid="ignore"):  # damaged weights: reported just below
         finite = np.isfinite(forecast.prices(panel.price[ends])).all(axis=(1, 2))  # (N,)
     if not finite.all():
@@ -91,13 +114,35 @@ def forecast_frame(
             "damaged: retrain (nothing was written)"
         )
     frame = forecast_rows(run, config.model.label, exchange, panel, ends, forecast)
+    frame["calibration_support"] = support.ravel()  # resolved forecasts the offsets rest on; 0: split
     if network.attention is not None:
         # Attention runs: which of the window's sessions each horizon's forecast looked at, oldest
         # first (the last weight is the asof session); a padded short window has zeros in front.
-        frame["attention"] = list(
-            network.attention.reshape(-1, network.attention.shape[-1]).astype("float32")
-        )
+        newest = network.attention[len(history) :]
+        frame["attention"] = list(newest.reshape(-1, newest.shape[-1]).astype("float32"))
     return frame
+
+
+def _history_ends(panel: Panel, ends: np.ndarray, count: int, floor: int) -> np.ndarray:
+    """Up to `count` origins before each ticker's newest (`ends`) with a full window, oldest first."""
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = panel.ticker_starts(ends)  # (N,) each ticker's first row
+    found = [
+        np.arange(max(start + floor - 1, end - count), end) for start, end in zip(starts, ends, strict=True)
+    ]
+    return np.concatenate(found).astype(np.int64)
+
+
+def _warn_thin_support(tickers: list[str], support: np.ndarray, needed: int) -> None:
+    thin = [f"{t} ({int(s)})" for t, s in zip(tickers, support.min(axis=1), strict=True) if s < needed]
+    if thin:
+        log.warning(
+            "too few resolved forecasts to calibrate online (fewer than calibration.min_resolved = %d) "
+            "for %s: their intervals use the run's saved split offsets",
+            needed,
+            ", ".join(thin),
+        )
 
 
 def _refuse_stale(panel: Panel, tickers: list[str], exchange: str, closed, stale_sessions: int) -> None:

@@ -59,6 +59,8 @@ class Manifest:
     horizon: int = 1
     levels: tuple[float, ...] = (0.5,)
     conformal: ConformalOffsets | None = None  # the model's interval offsets; None: not calibrated
+    # The network's test coverage, width and pinball raw, split-calibrated and online (by method).
+    calibration: dict = field(default_factory=dict)
     weights_sha256: str | None = None  # of model.pt; runs saved before checksums have none
     checksum: str | None = None  # of config.json and manifest.json (see run_schema)
 

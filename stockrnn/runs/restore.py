@@ -57,9 +57,14 @@ def restore(run: RunFolder):
     return config, model.eval()
 
 
-def run_panel(run: RunFolder, store: PriceStore, tickers: list[str], last_rows: int | None = None) -> Panel:
-    """The tickers' features scaled with the run's own scalers; the newest `last_rows` sessions if given."""
+def run_panel(
+    run: RunFolder, store: PriceStore, tickers: list[str], last_rows: int | None = None, until=None
+) -> Panel:
+    """The tickers' features scaled with the run's own scalers; the newest `last_rows` sessions (up
+    to the date `until`) if given."""
     manifest = run.manifest
-    frames, names = load_feature_frames(store, tickers, manifest.features, manifest.target, last_rows)
+    frames, names = load_feature_frames(
+        store, tickers, manifest.features, manifest.target, last_rows, until=until
+    )
     scalers = {t: manifest.scalers[t] for t in tickers}
     return build_panel(frames, names, names[0], "", None, scalers=scalers)

@@ -41,4 +41,7 @@ def evaluate_since_training(run: RunFolder, store: PriceStore) -> dict:
     if manifest.conformal is not None:  # the model keeps its own offsets; baselines are refitted alike
         offsets = calibrate(data, {k: v for k, v in forecasters.items() if k != NetworkForecaster.name})
         offsets[NetworkForecaster.name] = manifest.conformal
-    return score_on(data, forecasters, new_ends, offsets).metrics
+    # Online calibration learns from every resolved forecast since validation began: test origins too.
+    every_origin = panel.window_ends(lookback, horizon, split.train_end, None, floor)
+    history = every_origin[panel.dates[every_origin] < np.datetime64(split.test_end)]
+    return score_on(data, forecasters, new_ends, offsets, config.calibration, history).metrics

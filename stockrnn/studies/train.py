@@ -94,7 +94,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
     offsets = (
         calibrate(data.fit_data, forecasters) if config.model.conformal and not config.model.is_point else {}
     )
-    scored = score_on(data.fit_data, forecasters, data.test_ends, offsets)
+    scored = score_on(data.fit_data, forecasters, data.test_ends, offsets, config.calibration)
     result = network.result
 
     run_id = new_run_id(config.model.label, data.tickers)
@@ -132,6 +132,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
         horizon=data.horizon,
         levels=data.levels,
         conformal=offsets.get(network.name),
+        calibration=scored.calibration,
     )
     state = {k: v.detach().cpu() for k, v in network.model.state_dict().items()}
     path = save_run(

@@ -133,8 +133,8 @@ def run_backtest(
     """Fit and forecast fold by fold; score every forecaster on all folds' origins together."""
     import torch
 
-    from stockrnn.evaluation.metrics import naive_scale_per_ticker, score_forecasts
-    from stockrnn.evaluation.scoring import apply_offsets, calibrate
+    from stockrnn.evaluation.metrics import calibration_table, naive_scale_per_ticker, score_forecasts
+    from stockrnn.evaluation.scoring import calibrate, calibrate_each, calibration_variants
     from stockrnn.forecasters.network import NetworkForecaster
     from stockrnn.forecasters.registry import fit_baselines
 
@@ -144,7 +144,7 @@ def run_backtest(
     folds = plan_folds(grid, lookback, horizon, plan)
     calibrated_runs = config.model.conformal and not config.model.is_point
 
-    ends_per_fold, raw_per_fold, calibrated_per_fold, fold_metrics = [], [], [], {}
+    ends_per_fold, raw_per_fold, calibrated_per_fold, variants_per_fold, fold_metrics = [], [], [], [], {}
     previous_weights, first_naive_scale, fit_seconds = None, None, {}
     for k, fold in enumerate(folds):
         started = time.perf_counter()
@@ -184,6 +184,10 @@ def run_backtest(
             previous_weights = {key: value.detach().clone() for key, value in model.state_dict().items()}
             forecasters = {network.name: network, **fit_baselines(data, fit_seconds)}
             offsets = calibrate(data, forecasters) if calibrated_runs else {}
+            # Online calibration starts from the fit's validation origins; later folds that reuse
+            # the fit add the origins forecast since (their outcomes resolve as the fold goes on).
+            history = val_ends
+            raw_history = {name: forecasters[name].predict(panel, val_ends) for name in offsets}
             naive_scale = naive_scale_per_ticker(panel, train_ends)
             first_naive_scale = naive_scale if first_naive_scale is None else first_naive_scale
             result = network.result
@@ -196,7 +200,28 @@ def run_backtest(
         )
         ends = origins[in_fold]
         raw = {name: f.predict(panel, ends) for name, f in forecasters.items()}
-        calibrated = apply_offsets(panel, ends, raw, offsets)
+        calibrated = (
+            calibrate_each(panel, history, ends, raw_history, raw, offsets, config.calibration)
+            if offsets
+            else raw
+        )
+        if "model" in offsets:
+            variants_per_fold.append(
+                calibration_variants(
+                    panel,
+                    history,
+                    ends,
+                    raw_history["model"],
+                    raw["model"],
+                    offsets["model"],
+                    config.calibration,
+                )
+            )
+        history = np.concatenate([history, ends])
+        raw_history = {
+            name: Forecast(f.levels, np.concatenate([f.values, raw[name].values]))
+            for name, f in raw_history.items()
+        }
         fold_metrics[str(fold.index)] = score_forecasts(panel, ends, calibrated, raw, naive_scale)
         ends_per_fold.append(ends)
         raw_per_fold.append(raw)
@@ -214,6 +239,8 @@ def run_backtest(
         "pooled": score_forecasts(panel, all_ends, calibrated, raw, first_naive_scale),
         "folds": fold_metrics,
     }
+    if variants_per_fold:
+        metrics["calibration"] = calibration_table(panel, all_ends, _concatenate(variants_per_fold))
     if plan.mcs:
         metrics["mcs"] = _confidence_sets(panel, all_ends, calibrated, config.training.seed)
     return BacktestResult(
