@@ -33,6 +33,8 @@ _EXPORTS = {
     "import_prices": "stockrnn.api",
     "load_sample": "stockrnn.api",
     "Evaluation": "stockrnn.api",
+    "promote": "stockrnn.api",
+    "production": "stockrnn.api",
     "StockrnnError": "stockrnn.errors",
     "DataError": "stockrnn.errors",
     "MissingInputError": "stockrnn.errors",

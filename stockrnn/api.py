@@ -167,6 +167,27 @@ def list_runs(runs: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def promote(run: str | Path = LATEST, runs: str | Path | None = None, reason: str = "") -> Run:
+    """Point the alias `production` at `run` (it must load and have finished training); the run."""
+    from stockrnn.errors import DataError
+    from stockrnn.runs.production import promote as point_production_at
+
+    chosen = Run.load(run, runs)
+    if chosen.manifest.training.get("interrupted", False):
+        raise DataError(
+            f"run {chosen.id} was interrupted during training; promote a run that finished (retrain it)"
+        )
+    point_production_at(chosen.path.parent, chosen.id, reason or "promoted by hand")
+    return chosen
+
+
+def production(runs: str | Path | None = None) -> dict | None:
+    """The production pointer: run_id, promoted_at, reason and the earlier promotions; None if none."""
+    from stockrnn.runs.production import read_pointer
+
+    return read_pointer(_runs_root(runs))
+
+
 def train(
     config: Config,
     prices: Prices | str | Path | None = None,
@@ -175,14 +196,17 @@ def train(
     on_epoch=None,
     on_batch=None,
     discard_on_interrupt: bool = False,
+    challenge: str | None = None,
 ) -> Run | None:
     """Train `config` on `prices`, score it against the baselines on the test split and save the run.
 
-    None only on a torchrun rank other than 0 (rank 0 saves the run)."""
+    With `challenge="production"`, the new run must beat the production run on its test origins to
+    be promoted (`run.manifest.challenge` holds the verdict). None only on a torchrun rank other
+    than 0 (rank 0 saves the run)."""
     from stockrnn.studies.train import train as train_and_save
 
     outcome = train_and_save(
-        config, _prices(prices), _runs_root(runs), on_epoch, on_batch, discard_on_interrupt
+        config, _prices(prices), _runs_root(runs), on_epoch, on_batch, discard_on_interrupt, challenge
     )
     return None if outcome is None else Run(load_run(outcome.path.parent, outcome.run_id))
 

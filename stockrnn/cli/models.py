@@ -68,6 +68,11 @@ def train(
         "--discard-on-interrupt",
         help="On Ctrl-C or SIGTERM save nothing (default: save the best epoch so far, marked interrupted).",
     ),
+    challenge: str | None = typer.Option(
+        None,
+        "--challenge",
+        help="Score the new run against this run (`production`) on its test origins; promote it only if it wins.",
+    ),
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
     json_output: bool = JsonOption,
@@ -108,6 +113,7 @@ def train(
             on_epoch=on_epoch,
             on_batch=on_batch,
             discard_on_interrupt=discard_on_interrupt,
+            challenge=challenge,
         )
     if run is None:
         return  # a torchrun rank other than 0: rank 0 wrote the run
@@ -121,6 +127,7 @@ def train(
                 "device": run.manifest.device,
                 **{k: trained[k] for k in ("best_epoch", "epochs_run", "seconds_per_epoch", "parameters")},
                 "metrics": scores,
+                "challenge": run.manifest.challenge,
             }
         )
         return
@@ -134,6 +141,14 @@ def train(
     from stockrnn.evaluation.verdicts import edge_verdict
 
     say(edge_verdict(scores))
+    if run.manifest.challenge is not None:
+        say(_challenge_line(run.id, run.manifest.challenge))
+
+
+def _challenge_line(run_id: str, verdict: dict) -> str:
+    if verdict["promoted"]:
+        return f"production: run {run_id} promoted ({verdict['why']})"
+    return f"production stays run {verdict['production']}: {verdict['why']}"
 
 
 @app.command()
@@ -219,11 +234,15 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
     """List trained runs and backtests with their headline test metrics."""
     from stockrnn import paths
     from stockrnn.runs.folder import LATEST, resolve_run_id, scan_runs
+    from stockrnn.runs.production import read_pointer
     from stockrnn.studies.backtest import backtests_dir, list_backtests
 
     root = paths.runs_dir(runs_dir)
     (found, broken), backtests = scan_runs(root), list_backtests(root)
-    latest = resolve_run_id(root, LATEST) if found else None
+    finished = [r for r in found if not r.manifest.training.get("interrupted", False)]
+    latest = resolve_run_id(root, LATEST) if finished else None
+    pointer = read_pointer(root)
+    production = pointer["run_id"] if pointer else None
     if json_output:
         print_json(
             {
@@ -232,6 +251,7 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
                         "run_id": r.run_id,
                         "path": str(r.path),
                         "latest": r.run_id == latest,
+                        "production": r.run_id == production,
                         **r.manifest.to_json(),
                     }
                     for r in found
@@ -247,9 +267,26 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
         say(f"no runs in {root}; train one with `stockrnn train`")
         return
     if found:
-        say(render.runs_table(root, found, latest))
+        say(render.runs_table(root, found, latest, production))
     if backtests:
         say(render.backtests_table(backtests_dir(root), backtests))
+
+
+@app.command()
+@handles_errors
+def promote(
+    run_name: str = typer.Argument(
+        ..., metavar="RUN", help="The run to put in production (an id, or `latest`)."
+    ),
+    reason: str = typer.Option("", "--reason", help="Why, recorded with the pointer."),
+    runs_dir: Path | None = RunsOption,
+) -> None:
+    """Point the alias `production` at a run: cron's `predict --run production` then uses it."""
+    from stockrnn import api, paths
+
+    chosen = api.promote(run_name, paths.runs_dir(runs_dir), reason)
+    log.info("promoted run %s to production (%s)", chosen.id, reason or "by hand")
+    say(f"production is now run {chosen.id}")
 
 
 @app.command("config")

@@ -151,11 +151,11 @@ def forecasts_table(frame, run_id: str) -> Table:
     return table
 
 
-def runs_table(root: Path, found, latest: str) -> Table:
+def runs_table(root: Path, found, latest: str | None, production: str | None = None) -> Table:
     table = Table(title=f"runs in {root}")
     from stockrnn.config.schema import ModelConfig
 
-    for name in ("run", "created", "model", "tickers", "H", "MAE/naive", "pinball/naive", "cov90", ""):
+    for name in ("run", "created", "model", "tickers", "H", "MAE/naive", "pinball/naive", "cov90", "status"):
         # Ids are copied into --run: never wrap or cut them.
         table.add_column(
             name,
@@ -176,6 +176,7 @@ def runs_table(root: Path, found, latest: str) -> Table:
             ", ".join(
                 word
                 for word, applies in (
+                    ("production", run.run_id == production),
                     ("latest", run.run_id == latest),
                     ("interrupted", run.manifest.training.get("interrupted", False)),
                 )

@@ -61,6 +61,7 @@ class Manifest:
     conformal: ConformalOffsets | None = None  # the model's interval offsets; None: not calibrated
     # The network's test coverage, width and pinball raw, split-calibrated and online (by method).
     calibration: dict = field(default_factory=dict)
+    challenge: dict | None = None  # train --challenge: the verdict against the production run
     weights_sha256: str | None = None  # of model.pt; runs saved before checksums have none
     checksum: str | None = None  # of config.json and manifest.json (see run_schema)
 
@@ -175,18 +176,31 @@ def check_run_name(runs_root: Path, name: str) -> None:
 
 
 def resolve_run_id(runs_root: Path, name: str) -> str:
+    """A run id as given, or what an alias names: `latest` is the newest run that loads and finished
+    training (an interrupted run stays usable by its id), `production` the promoted run."""
+    from stockrnn.runs.production import PRODUCTION, production_run_id
+
+    if name == PRODUCTION:
+        return production_run_id(runs_root)
     if name != LATEST:
         check_run_name(runs_root, name)
         return name
     runs, broken = scan_runs(runs_root)
-    if not runs:
+    finished = [run for run in runs if not run.manifest.training.get("interrupted", False)]
+    if not finished:
         hint = f" ({len(broken)} broken: `stockrnn runs` says why)" if broken else ""
-        raise MissingInputError(f"no runs in {runs_root}{hint}; train one with `stockrnn train`")
-    newest = max(runs, key=lambda run: order_key(run.run_id, run.manifest.created_at))
+        hint += f" ({len(runs)} interrupted: name one by its id)" if runs else ""
+        raise MissingInputError(f"no finished runs in {runs_root}{hint}; train one with `stockrnn train`")
+    newest = max(finished, key=lambda run: order_key(run.run_id, run.manifest.created_at))
     for name, reason in broken:
         if order_key(name) > order_key(newest.run_id):
             log.warning(
                 "skipping the newer run %s, which is broken: %s; latest is %s", name, reason, newest.run_id
+            )
+    for run in runs:
+        if run not in finished and order_key(run.run_id) > order_key(newest.run_id):
+            log.warning(
+                "skipping the newer run %s, which was interrupted; latest is %s", run.run_id, newest.run_id
             )
     return newest.run_id
 

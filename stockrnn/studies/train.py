@@ -13,7 +13,15 @@ from stockrnn.dataset.prepare import TrainingData, fingerprint, prepare_training
 from stockrnn.errors import Interrupted
 from stockrnn.evaluation.metrics import headline_scores
 from stockrnn.evaluation.scoring import calibrate, predictions_frame, score_on
-from stockrnn.runs.folder import Manifest, ensure_writable, library_versions, new_run_id, save_run
+from stockrnn.runs.folder import (
+    Manifest,
+    RunFolder,
+    ensure_writable,
+    library_versions,
+    load_run,
+    new_run_id,
+    save_run,
+)
 
 log = logging.getLogger("stockrnn")
 FEW_TEST_ORIGINS = 100  # below this, say that the test scores are noise
@@ -38,12 +46,17 @@ def train(
     on_epoch=None,
     on_batch=None,
     discard_on_interrupt: bool = False,
+    challenge: str | None = None,
 ) -> TrainOutcome | None:
     """Train, score against the baselines and save the run; None on a torchrun rank other than 0.
 
     Interrupted (Ctrl-C, SIGTERM) after an epoch completed: the best epoch so far is scored and
     saved as a run marked interrupted, then Interrupted is raised again (exit 130/143), unless
-    `discard_on_interrupt`."""
+    `discard_on_interrupt`.
+
+    With `challenge` (a run id or alias, usually `production`), the new run is scored against that
+    run on its test origins and promoted to production only if it wins (see challenge.py); the
+    verdict is recorded in its manifest. With no production run yet, the new run becomes it."""
     import torch
 
     from stockrnn.forecasters.distributed import leave, world_from_env
@@ -52,6 +65,7 @@ def train(
 
     data = prepare_training_data(config, store)
     ensure_writable(Path(runs_root))  # before the training, not after it
+    incumbent = _incumbent(Path(runs_root), challenge) if challenge else None
     if len(data.test_ends) < FEW_TEST_ORIGINS:
         log.warning(
             "the test split has only %d forecast origins; its scores are mostly noise "
@@ -73,7 +87,7 @@ def train(
         signum = network.result.interrupted_by
         if signum is not None and discard_on_interrupt:
             raise Interrupted(signum, "nothing saved (--discard-on-interrupt)")
-        outcome = _evaluate_and_save(config, runs_root, data, device, network)
+        outcome = _evaluate_and_save(config, runs_root, data, device, network, store, incumbent, challenge)
         if signum is not None:
             result = network.result
             raise Interrupted(
@@ -86,7 +100,40 @@ def train(
         leave(world)
 
 
-def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, device, network):
+def _incumbent(runs_root: Path, name: str) -> RunFolder | None:
+    """The run to challenge, loaded before training (a broken one stops us now); None: none promoted yet."""
+    from stockrnn.runs.production import PRODUCTION, read_pointer
+
+    if name == PRODUCTION and read_pointer(runs_root) is None:
+        return None
+    return load_run(runs_root, name)
+
+
+def _verdict(incumbent, store, data: TrainingData, scored, interrupted: bool) -> dict:
+    from stockrnn.studies.challenge import challenge
+
+    if incumbent is None:
+        return {"production": None, "comparable": False, "promoted": True, "why": "no production run yet"}
+    if interrupted:
+        return {
+            "production": incumbent.run_id,
+            "comparable": False,
+            "promoted": False,
+            "why": "training was interrupted",
+        }
+    return challenge(incumbent, store, data.panel, data.test_ends, scored.forecasts["model"])
+
+
+def _evaluate_and_save(
+    config: Config,
+    runs_root: Path,
+    data: TrainingData,
+    device,
+    network,
+    store=None,
+    incumbent: RunFolder | None = None,
+    challenged: str | None = None,
+):
     from stockrnn.forecasters.models import parameter_count
     from stockrnn.forecasters.registry import fit_baselines
 
@@ -96,6 +143,9 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
     )
     scored = score_on(data.fit_data, forecasters, data.test_ends, offsets, config.calibration)
     result = network.result
+    verdict = None
+    if challenged:
+        verdict = _verdict(incumbent, store, data, scored, result.interrupted_by is not None)
 
     run_id = new_run_id(config.model.label, data.tickers)
     manifest = Manifest(
@@ -133,6 +183,7 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
         levels=data.levels,
         conformal=offsets.get(network.name),
         calibration=scored.calibration,
+        challenge=verdict,
     )
     state = {k: v.detach().cpu() for k, v in network.model.state_dict().items()}
     path = save_run(
@@ -144,6 +195,10 @@ def _evaluate_and_save(config: Config, runs_root: Path, data: TrainingData, devi
         scored.metrics,
         predictions_frame(data.panel, data.test_ends, scored.forecasts),
     )
+    if verdict is not None and verdict["promoted"]:
+        from stockrnn.runs.production import promote
+
+        promote(Path(runs_root), path.name, f"train --challenge {challenged}: {verdict['why']}")
     return TrainOutcome(
         path.name,  # the id publish_folder reserved (a suffix if another run took this second)
         path,
