@@ -42,6 +42,9 @@ _EXPORTS = {
     "TemporaryError": "stockrnn.errors",
     "ConfigError": "stockrnn.errors",
     "UsageError": "stockrnn.errors",
+    "IntervalAlert": "stockrnn.errors",
+    "track": "stockrnn.api",
+    "Tracked": "stockrnn.api",
     "Interrupted": "stockrnn.errors",
 }
 __all__ = ["__version__", *_EXPORTS]

@@ -18,6 +18,7 @@ from stockrnn.config.schema import Config
 from stockrnn.data.sources.frame import FramePrices
 from stockrnn.data.store import PriceStore
 from stockrnn.errors import MissingInputError
+from stockrnn.outputs.track import Tracked, score_archive
 from stockrnn.runs.folder import LATEST, Manifest, RunFolder, load_run
 
 Store = PriceStore  # `stockrnn.Store(path)`: the Parquet price store that `stockrnn fetch` fills
@@ -436,3 +437,20 @@ def report(
     )
     target = Path(out) if out is not None else root / "reports" / f"{source.name}.html"
     return Report(source.kind, source.name, target, len(write_report(source, target, png)))
+
+
+def track(
+    out: str | Path | None = None,
+    prices: Prices | str | Path | None = None,
+    *,
+    since=None,
+    runs: list[str] | None = None,
+    tickers: list[str] | None = None,
+) -> Tracked:
+    """Score every forecast in the archive `out` whose outcome `prices` now hold: a `Tracked` with
+    `.scores` (one row per forecast) and `.summary` (per run, ticker and horizon: coverage with
+    Kupiec's and Christoffersen's tests, pinball, CRPS and MAE against naive with DM p-values)."""
+    archive = read_forecasts(out)
+    return score_archive(
+        archive, _prices(prices), None if since is None else pd.Timestamp(since), runs, tickers
+    )

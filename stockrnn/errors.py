@@ -53,6 +53,13 @@ class ConfigError(StockrnnError):
     exit_code = 78
 
 
+class IntervalAlert(StockrnnError):
+    """`track --alert`: a tracked interval failed its coverage test (the forecasts did their job;
+    the intervals did not). Its own code, so cron can tell it from a failed run."""
+
+    exit_code = 79
+
+
 class UsageError(StockrnnError):
     """A command line that cannot mean anything: an empty path, a bad option combination."""
 
@@ -105,6 +112,7 @@ EXIT_CODES = {
     OutputError.exit_code: "cannot write output",
     TemporaryError.exit_code: "temporary failure, retry later",
     ConfigError.exit_code: "bad configuration",
+    IntervalAlert.exit_code: "track --alert: an interval failed its coverage test",
     130: "interrupted (SIGINT)",
     143: "terminated (SIGTERM); temporary files removed",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-from stockrnn.cli import comparison, data, evidence, models  # noqa: F401 - importing registers the commands
+from stockrnn.cli import comparison, data, evidence, models, tracking  # noqa: F401 - importing registers the commands
 from stockrnn.cli.app import app
 
 # What a person reads after an option in --help, where typer would print <list[str]> or <float range>.
@@ -13,6 +13,10 @@ METAVARS = {
     "ticker": "TICKER",
     "start": "YYYY-MM-DD",
     "asof": "YYYY-MM-DD",
+    "since": "YYYY-MM-DD",
+    "scores_file": "FILE",
+    "alert": "LEVEL",
+    "run_names": "RUN",
     "end": "YYYY-MM-DD",
     "exchange": "MIC",
     "interval": "1d",

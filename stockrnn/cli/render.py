@@ -125,6 +125,44 @@ def calibration_table(table: dict, active: str) -> Table:
     return out
 
 
+def track_tables(summary) -> list[Table]:
+    """One table per run: each ticker and horizon's resolved forecasts, the 90% interval's coverage
+    with its tests, and the losses against naive with their DM p-values."""
+    tables = []
+    for run_id, rows in summary.groupby("run_id", sort=True):
+        table = Table(title=f"forecasts of run {run_id} (tests: p-values; pending: outcome not stored yet)")
+        for name in (
+            "ticker",
+            "h",
+            "scored",
+            "pending",
+            "cov90",
+            "Kupiec",
+            "Christ.",
+            "pinb/naive",
+            "p",
+            "MAE/naive",
+            "p MAE",
+        ):
+            table.add_column(name, justify="left" if name == "ticker" else "right")
+        for row in rows.to_dict("records"):
+            table.add_row(
+                row["ticker"],
+                str(row["horizon"]),
+                str(row["forecasts"]),
+                str(row["pending"]),
+                _cell(row, "coverage_90", 3),
+                _p_value(row, "kupiec_p_90"),
+                _p_value(row, "christoffersen_cc_p_90"),
+                _cell(row, "pinball_vs_naive"),
+                _p_value(row, "dm_pinball_p"),
+                _cell(row, "mae_vs_naive"),
+                _p_value(row, "dm_mae_p"),
+            )
+        tables.append(table)
+    return tables
+
+
 def forecasts_table(frame, run_id: str) -> Table:
     table = Table(title=f"forecasts, run {run_id}")
     # The widest central interval the run has, beside the median.
