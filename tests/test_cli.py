@@ -27,9 +27,11 @@ def test_the_command_set_is_what_the_readme_documents():
         "evaluate",
         "fetch",
         "predict",
+        "promote",
         "report",
         "runs",
         "store",
+        "track",
         "train",
     ]
 
