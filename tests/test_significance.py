@@ -120,3 +120,20 @@ def test_verdict_of_a_panel_read_back_from_sorted_json_speaks_for_the_pooled_sco
     metrics = json.loads(json.dumps({"pooled": single, "AAPL": single}, sort_keys=True))
     assert next(iter(metrics)) == "AAPL"
     assert edge_verdict(metrics).startswith("pooled, pinball loss")
+
+
+def test_verdict_says_when_the_edge_is_in_the_spread_and_states_coverage_with_kupiec():
+    metrics = _metrics([(0.001, 0.9, 0.30, 1.01), (0.01, 0.92, 0.50, 0.99)])
+    model = metrics["GSPC"]["model"]
+    model["h1"].update(
+        {"dm_mae_p": 0.40, "mae_vs_naive": 0.99, "coverage_90": 0.869, "outcomes": 1238, "kupiec_p_90": 0.002}
+    )
+    model["h2"].update(
+        {"dm_mae_p": 0.01, "mae_vs_naive": 0.95, "coverage_90": 0.9031, "outcomes": 1237, "kupiec_p_90": 0.41}
+    )
+    sentence = edge_verdict(metrics)
+    assert sentence.endswith(
+        "At h1 the edge over naive is in the spread, not the median (MAE/naive not significantly below 1). "
+        "The 90% interval covered 86.9% of 1,238 outcomes at h1, below nominal: Kupiec p 0.002. "
+        "The 90% interval covered 90.3% of 1,237 outcomes at h2, consistent with nominal: Kupiec p 0.410."
+    )

@@ -102,6 +102,7 @@ def score_forecasts(
                         scores[metric] / naive[metric] if naive[metric] > 0 else np.nan
                     )
             dates = panel.dates[ends[rows]]
+            _add_coverage_tests(table[scope], forecasts, actual[rows, h], rows, h, dates)
             losses = {
                 name: losses_per_date(f, actual[rows, h], rows, h, dates) for name, f in forecasts.items()
             }
@@ -132,6 +133,24 @@ def calibration_table(panel: Panel, ends: np.ndarray, variants: dict[str, Foreca
                     scores[f"width_{coverage}"] = float(np.mean(values[:, high] - values[:, low]))
                 table[variant][scope][f"h{h + 1}"] = scores
     return table
+
+
+def _add_coverage_tests(
+    by_forecaster: dict, forecasts: dict, actual: np.ndarray, rows, h: int, dates
+) -> None:
+    """outcomes, and kupiec_p_<c> per central interval: Kupiec's test of the miss rate on the
+    origins of every (h+1)-th origin date, whose h+1-session outcomes do not overlap."""
+    from stockrnn.evaluation.interval_tests import kupiec
+
+    _, day = np.unique(dates, return_inverse=True)
+    apart = day % (h + 1) == 0
+    for name, forecast in forecasts.items():
+        scores = by_forecaster[name][f"h{h + 1}"]
+        values = forecast.values[rows, h]
+        scores["outcomes"] = int(len(actual))
+        for low, high, coverage in central_intervals(forecast.levels):
+            missed = (actual < values[:, low]) | (actual > values[:, high])
+            scores[f"kupiec_p_{coverage}"] = kupiec(missed[apart], 1 - coverage / 100)
 
 
 def losses_per_date(forecast: Forecast, actual: np.ndarray, rows, h: int, dates) -> dict[str, np.ndarray]:

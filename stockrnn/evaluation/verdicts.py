@@ -55,7 +55,51 @@ def edge_verdict(metrics: dict, level: float = 0.05) -> str:
     sentence += "; ".join(against_naive)
     if best and best != ["naive"]:
         sentence += f"; against the best baseline ({', '.join(best)}) it is " + "; ".join(against_best)
-    return sentence + "."
+    return " ".join([sentence + ".", *_where_the_edge_is(model, level), *_coverage_sentences(model, level)])
+
+
+def _where_the_edge_is(model: dict, level: float) -> list[str]:
+    """Say so when the model beats naive in the spread (pinball) where its median does not (MAE)."""
+    spread_only = [
+        h
+        for h, m in model.items()
+        if "dm_mae_p" in m
+        and (m.get("dm_pinball_p") or 1) < level
+        and (m.get("pinball_vs_naive") or 1) < 1
+        and not ((m.get("dm_mae_p") or 1) < level and (m.get("mae_vs_naive") or 1) < 1)
+    ]
+    if not spread_only:
+        return []
+    return [
+        f"At {_horizons(spread_only)} the edge over naive is in the spread, not the median (MAE/naive not significantly below 1)."
+    ]
+
+
+def _coverage_sentences(model: dict, level: float) -> list[str]:
+    """The 90% interval's coverage at h1 (and H) with Kupiec's test, e.g. "the 90% interval covered
+    86.9% of 1,238 outcomes at h1, below nominal: Kupiec p 0.002"."""
+    found = []
+    horizons = list(model)
+    for h in dict.fromkeys([horizons[0], horizons[-1]]):
+        m = model[h]
+        if "coverage_90" not in m or "outcomes" not in m:
+            continue
+        covered, p = m["coverage_90"], m.get("kupiec_p_90")
+        if p is not None and p == p and p < level:
+            judged = "below nominal" if covered < 0.9 else "above nominal"
+        else:
+            judged = "consistent with nominal"
+        tested = (
+            f": Kupiec p {p:.3f}"
+            if p is not None and p == p and p >= 0.001
+            else ": Kupiec p < 0.001"
+            if p == p and p is not None
+            else ""
+        )
+        found.append(
+            f"The 90% interval covered {covered:.1%} of {m['outcomes']:,} outcomes at {h}, {judged}{tested}."
+        )
+    return found
 
 
 def leaderboard_verdict(board: dict, level: float = 0.05) -> str:
