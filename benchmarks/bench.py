@@ -361,7 +361,10 @@ def main() -> None:
             f"{LOOKBACK * 4 * 4 / 1024:.2f} KiB/row)"
         )
 
-        print(f"\n{'predict, cold process':<22}{'tickers':>8}{'wall s':>9}{'RSS MiB':>9}")
+        # Online calibration (the default) forecasts the newest window + H origins of each ticker
+        # too; split keeps the run's saved offsets (the forward pass of tonight's windows only).
+        header = f"{'predict, cold process':<22}{'tickers':>8}{'split s':>9}{'online s':>10}{'x split':>9}"
+        print(f"\n{header}{'RSS MiB':>9}")
         for count in predict_counts:
             argv = [
                 *stockrnn,
@@ -369,8 +372,11 @@ def main() -> None:
                 "--allow-stale",
                 *sum((["--ticker", f"S{i:03d}"] for i in range(count)), []),
             ]
-            wall, rss, _ = run_process(argv, env)
-            print(f"{'stockrnn predict':<22}{count:>8}{wall:>9.2f}{rss:>9.0f}")
+            split, _, _ = run_process([*argv, "--calibration", "split"], env)
+            online, rss, _ = run_process(argv, env)
+            print(
+                f"{'stockrnn predict':<22}{count:>8}{split:>9.2f}{online:>10.2f}{online / split:>9.2f}{rss:>9.0f}"
+            )
         wall, rss, _ = run_process([sys.executable, "-m", "stockrnn", "--help"], env)
         print(f"{'stockrnn --help':<22}{'':>8}{wall:>9.2f}{rss:>9.0f}")
 

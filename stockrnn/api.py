@@ -118,19 +118,22 @@ class Run:
         now: pd.Timestamp | str | None = None,
         allow_stale: bool = False,
         asof: pd.Timestamp | str | None = None,
+        calibration: str | None = None,
     ) -> pd.DataFrame:
         """Forecasts of the next H sessions from each ticker's newest window, in the columns and types
         `read_forecasts` gives for what `stockrnn predict` writes. Stale prices (more than three
         sessions behind `now`) raise DataError unless `allow_stale`. With `asof`, the forecasts that
         night would have made, from the sessions stored up to that date only (to backfill a missed
-        night)."""
+        night). `calibration` overrides the run's calibration.method (split, rolling or aci)."""
         from stockrnn.outputs.forecast_archive import as_archived
         from stockrnn.outputs.predict import forecast_frame
 
         moment = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
         moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
         until = None if asof is None else pd.Timestamp(asof)
-        frame = forecast_frame(self.folder, _prices(prices), tickers, moment, allow_stale, asof=until)
+        frame = forecast_frame(
+            self.folder, _prices(prices), tickers, moment, allow_stale, asof=until, method=calibration
+        )
         return as_archived(frame)
 
     def __repr__(self) -> str:
@@ -414,9 +417,12 @@ def report(
     kind: str | None = None,
     out: str | Path | None = None,
     png_dir: str | Path | None = None,
+    forecasts: str | Path | None = None,
+    prices: Prices | str | Path | None = None,
 ) -> Report:
-    """Write the self-contained HTML report of a run, a backtest or a comparison (`kind`; by default
-    whichever `name` is, a run for `latest`)."""
+    """Write the self-contained HTML report of a run, a backtest, a comparison, or (`kind="track"`)
+    the forecasts archive `forecasts` scored against `prices` (`kind`; by default whichever `name`
+    is, a run for `latest`)."""
     from stockrnn.outputs.compare_report import write_compare_report
     from stockrnn.outputs.report import from_backtest, from_run, write_report
     from stockrnn.studies.backtest import backtests_dir, load_backtest
@@ -428,6 +434,12 @@ def report(
         named = name != LATEST
         kind = "comparison" if named and (compares_dir(root) / name).is_dir() else "run"
         kind = "backtest" if named and (backtests_dir(root) / name).is_dir() else kind
+    if kind == "track":
+        from stockrnn.outputs.track import write_track_report
+
+        target = Path(out) if out is not None else root / "reports" / "track.html"
+        tracked = track(forecasts, prices)
+        return Report(kind, "archive", target, len(write_track_report(tracked, target, png)))
     if kind == "comparison":
         comparison = load_compare(root, name)
         target = Path(out) if out is not None else root / "reports" / f"{comparison.compare_id}.html"

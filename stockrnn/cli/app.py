@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from stockrnn import __version__
-from stockrnn.config.schema import ModelConfig, TrainingConfig, choices
+from stockrnn.config.schema import CalibrationConfig, ModelConfig, TrainingConfig, choices
 from stockrnn.errors import EXIT_CODES, WRITE_ERRNOS, Interrupted, StockrnnError, write_failure
 
 app = typer.Typer(
@@ -189,6 +189,7 @@ ArchitectureOption = typer.Option(
 )
 Device = _enum("Device", TrainingConfig, "device")
 Precision = _enum("Precision", TrainingConfig, "precision")
+CalibrationMethod = _enum("CalibrationMethod", CalibrationConfig, "method")
 
 
 RunsOption = typer.Option(

@@ -164,6 +164,13 @@ def report(
     name: str = typer.Argument("latest", help="Run, backtest or comparison id; `latest`: the newest run."),
     latest_backtest: bool = typer.Option(False, "--backtest", help="With `latest`: the newest backtest."),
     latest_compare: bool = typer.Option(False, "--compare", help="With `latest`: the newest comparison."),
+    archive: bool = typer.Option(
+        False, "--track", help="The forecasts archive instead: coverage through time (see `stockrnn track`)."
+    ),
+    forecasts_dir: Path | None = typer.Option(
+        None, "--forecasts", parser=a_path, help="With --track: the forecasts folder [default: as predict]."
+    ),
+    store_dir: Path | None = StoreOption,
     out: Path | None = typer.Option(
         None, "--out", parser=a_path, help="HTML file to write [default: <runs>/reports/<id>.html]."
     ),
@@ -178,7 +185,16 @@ def report(
     kind = "comparison" if latest_compare else "backtest" if latest_backtest else None
     if name != api.LATEST or kind is None:
         kind = None  # a named id says what it is
-    written = api.report(name, paths.runs_dir(runs_dir), kind=kind, out=out, png_dir=png_dir)
+    kind = "track" if archive else kind
+    written = api.report(
+        name,
+        paths.runs_dir(runs_dir),
+        kind=kind,
+        out=out,
+        png_dir=png_dir,
+        forecasts=paths.forecasts_dir(forecasts_dir),
+        prices=paths.store_dir(store_dir),
+    )
     log.info("report of %s %s written to %s", written.kind, written.name, written.path)
     charts = f"{written.charts} chart" + ("s" if written.charts != 1 else "")
     say(f"report of {written.kind} {written.name}: {charts}, written to {written.path}")

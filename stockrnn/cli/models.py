@@ -12,6 +12,7 @@ from stockrnn.cli import render
 from stockrnn.cli.app import (
     Architecture,
     ArchitectureOption,
+    CalibrationMethod,
     Cell,
     Device,
     JsonOption,
@@ -205,6 +206,9 @@ def predict(
         formats=["%Y-%m-%d"],
         help="Forecast as that night would have, from sessions up to this date only (backfill a missed night).",
     ),
+    calibration: CalibrationMethod | None = typer.Option(
+        None, "--calibration", help="Override the run's calibration.method for this forecast."
+    ),
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
     lock_timeout: float = LockTimeoutOption,
@@ -214,7 +218,13 @@ def predict(
     from stockrnn import api, paths
 
     run = api.Run.load(run_name, paths.runs_dir(runs_dir))
-    frame = run.predict(paths.store_dir(store_dir), tickers or None, allow_stale=allow_stale, asof=asof)
+    frame = run.predict(
+        paths.store_dir(store_dir),
+        tickers or None,
+        allow_stale=allow_stale,
+        asof=asof,
+        calibration=calibration.value if calibration else None,
+    )
     written = api.write_forecasts(frame, paths.forecasts_dir(out), lock_timeout)
     log.info("wrote %d forecasts to %s", len(frame), ", ".join(map(str, written)))
     if json_output:

@@ -152,3 +152,34 @@ def _colors(count: int) -> list:
     from matplotlib import colormaps
 
     return [colormaps["viridis"](x) for x in np.linspace(0, 0.9, max(count, 1))][:count]
+
+
+def coverage_chart(
+    title: str,
+    series: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],  # (label, dates, rolling coverage, missed)
+    nominal: float,
+    band: tuple[float, float],
+) -> bytes:
+    """Rolling coverage through time against the nominal level and its sampling band; each series'
+    misses marked as ticks under the lines."""
+    figure, axes = _figure()
+    axes.axhspan(*band, color="tab:green", alpha=0.12, linewidth=0, label="95% band of a calibrated interval")
+    axes.axhline(nominal, color="tab:green", linewidth=1.0, linestyle="--", label=f"nominal {nominal:.0%}")
+    colors, markers = _colors(len(series)), ("|", "x", "+", "1", "2", "3")
+    floor = min(band[0], min((np.nanmin(c) for _, _, c, _ in series if len(c)), default=band[0])) - 0.04
+    for k, (label, dates, coverage, missed) in enumerate(series):
+        axes.plot(dates, coverage, color=colors[k], linewidth=1.3, label=label)
+        miss_dates = dates[missed]
+        axes.scatter(
+            miss_dates,
+            np.full(len(miss_dates), floor - 0.02 * k),
+            color=colors[k],
+            marker=markers[k % len(markers)],
+            s=18,
+            linewidths=1.0,
+        )
+    axes.set_ylabel("share of outcomes inside the interval")
+    axes.set_title(title)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    figure.set_size_inches(WIDTH + 2.2, HEIGHT)
+    return _png(figure)

@@ -38,12 +38,14 @@ def forecast_frame(
     allow_stale: bool,
     stale_sessions: int = 3,
     asof: pd.Timestamp | None = None,
+    method: str | None = None,
 ) -> pd.DataFrame:
     """Forecasts for the next H sessions from each ticker's newest window, one row per (ticker, horizon):
     the median and every quantile level, as closes and as cumulative log returns. Refuses stale or
     gappy data. Intervals are calibrated online from the run's own forecasts over the newest
     calibration.window + H stored sessions, scored against the closes stored since. With `asof`, the
-    forecasts that night would have made: only sessions up to that date are read (no staleness check)."""
+    forecasts that night would have made: only sessions up to that date are read (no staleness check).
+    `method` overrides the run's calibration.method."""
     from stockrnn.data.calendar import last_closed_session, sessions_between
     from stockrnn.forecasters.network import NetworkForecaster
 
@@ -52,7 +54,9 @@ def forecast_frame(
     exchange = config.data.exchange
     lookback = run.manifest.lookback
     tickers = _run_tickers(run, requested)
-    settings = config.calibration
+    settings = (
+        config.calibration if method is None else config.calibration.model_copy(update={"method": method})
+    )
     online = manifest.conformal is not None and settings.method != "split"
     history_origins = settings.window + manifest.horizon if online else 0
     # +1: the first row's return needs its eve

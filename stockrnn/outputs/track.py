@@ -212,3 +212,43 @@ def failed_tests(summary: pd.DataFrame, level: float) -> list[dict]:
                     }
                 )
     return sorted(found, key=lambda f: f["p"])
+
+
+def write_track_report(tracked: Tracked, out, png_dir=None) -> list:
+    """The archive's HTML page: per run and horizon, the 90% interval's rolling coverage through time
+    against the nominal band (misses marked), and the summary table."""
+    import html
+
+    from stockrnn.outputs import charts
+    from stockrnn.outputs.html import write_page
+    from stockrnn.outputs.report import Chart
+
+    found = []
+    done = tracked.scores[tracked.scores["resolved"]] if len(tracked.scores) else tracked.scores
+    if "inside_90" in done:
+        # A calibrated 90% interval's coverage over 63 outcomes: 0.9 +- 1.96 x sqrt(0.9 x 0.1 / 63).
+        spread = 1.96 * np.sqrt(0.9 * 0.1 / ROLLING_SESSIONS)
+        for (run_id, h), rows in done.groupby(["run_id", "horizon"], sort=True):
+            series = [
+                (
+                    ticker,
+                    part["asof"].to_numpy(dtype="datetime64[ns]"),
+                    part["rolling_coverage_90"].to_numpy(dtype="float64"),
+                    ~part["inside_90"].to_numpy(dtype=bool),
+                )
+                for ticker, part in rows.groupby("ticker", sort=True)
+            ][:6]  # more lines than six no one can tell apart
+            title = f"run {run_id}, h{h}: 90% interval, coverage over the last {ROLLING_SESSIONS} outcomes"
+            png = charts.coverage_chart(title, series, 0.9, (0.9 - spread, min(0.9 + spread, 1.0)))
+            caption = "Ticks under the lines mark each miss, on the date the forecast was made."
+            found.append(Chart(f"coverage-{run_id}-h{h}", title, caption, png))
+    columns = ["run_id", "ticker", "horizon", "forecasts", "pending", "coverage_90", "kupiec_p_90"]
+    columns += ["christoffersen_cc_p_90", "pinball_vs_naive", "dm_pinball_p", "mae_vs_naive", "dm_mae_p"]
+    shown = tracked.summary[[c for c in columns if c in tracked.summary]]
+    table = shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-", escape=True)
+    intro = html.escape(
+        "Every archived forecast whose outcome is stored, scored per run, ticker and horizon; p-values of "
+        "Kupiec's and Christoffersen's coverage tests and of Diebold-Mariano against naive."
+    )
+    write_page(out, "stockrnn track: the forecasts archive", intro, table, found, png_dir)
+    return found
