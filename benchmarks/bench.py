@@ -361,10 +361,15 @@ def main() -> None:
             f"{LOOKBACK * 4 * 4 / 1024:.2f} KiB/row)"
         )
 
-        # Online calibration (the default) forecasts the newest window + H origins of each ticker
-        # too; split keeps the run's saved offsets (the forward pass of tonight's windows only).
-        header = f"{'predict, cold process':<22}{'tickers':>8}{'split s':>9}{'online s':>10}{'x split':>9}"
-        print(f"\n{header}{'RSS MiB':>9}")
+        # Online calibration (the default) also forecasts the newest window + H origins of each
+        # ticker: all of them on a run's first night (cold), then only tonight's windows, the
+        # earlier ones coming from the forecast cache (nightly: after the previous session's
+        # predict). split keeps the run's saved offsets: tonight's windows only.
+        from stockrnn.data.store import PriceStore
+
+        previous = str(PriceStore(scratch / "store").read("S000")["date"].iloc[-2].date())
+        header = f"{'predict, cold process':<22}{'tickers':>8}{'split s':>9}{'first s':>9}{'x split':>8}"
+        print(f"\n{header}{'nightly s':>10}{'x split':>8}{'RSS MiB':>9}")
         for count in predict_counts:
             argv = [
                 *stockrnn,
@@ -372,10 +377,14 @@ def main() -> None:
                 "--allow-stale",
                 *sum((["--ticker", f"S{i:03d}"] for i in range(count)), []),
             ]
-            split, _, _ = run_process([*argv, "--calibration", "split"], env)
-            online, rss, _ = run_process(argv, env)
+            out = lambda name, c=count: ["--out", str(scratch / f"forecasts-{name}-{c}")]  # noqa: E731
+            split, _, _ = run_process([*argv, "--calibration", "split", *out("split")], env)
+            first, _, _ = run_process([*argv, *out("first")], env)
+            run_process([*argv, "--asof", previous, *out("nightly")], env)  # the night before
+            nightly, rss, _ = run_process([*argv, *out("nightly")], env)
             print(
-                f"{'stockrnn predict':<22}{count:>8}{split:>9.2f}{online:>10.2f}{online / split:>9.2f}{rss:>9.0f}"
+                f"{'stockrnn predict':<22}{count:>8}{split:>9.2f}{first:>9.2f}{first / split:>8.2f}"
+                f"{nightly:>10.2f}{nightly / split:>8.2f}{rss:>9.0f}"
             )
         wall, rss, _ = run_process([sys.executable, "-m", "stockrnn", "--help"], env)
         print(f"{'stockrnn --help':<22}{'':>8}{wall:>9.2f}{rss:>9.0f}")

@@ -119,12 +119,14 @@ class Run:
         allow_stale: bool = False,
         asof: pd.Timestamp | str | None = None,
         calibration: str | None = None,
+        cache: str | Path | None = None,
     ) -> pd.DataFrame:
         """Forecasts of the next H sessions from each ticker's newest window, in the columns and types
         `read_forecasts` gives for what `stockrnn predict` writes. Stale prices (more than three
         sessions behind `now`) raise DataError unless `allow_stale`. With `asof`, the forecasts that
         night would have made, from the sessions stored up to that date only (to backfill a missed
-        night). `calibration` overrides the run's calibration.method (split, rolling or aci)."""
+        night). `calibration` overrides the run's calibration.method (split, rolling or aci). With
+        `cache` (a forecasts folder), raw forecasts of earlier nights' windows are reused."""
         from stockrnn.outputs.forecast_archive import as_archived
         from stockrnn.outputs.predict import forecast_frame
 
@@ -132,7 +134,14 @@ class Run:
         moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
         until = None if asof is None else pd.Timestamp(asof)
         frame = forecast_frame(
-            self.folder, _prices(prices), tickers, moment, allow_stale, asof=until, method=calibration
+            self.folder,
+            _prices(prices),
+            tickers,
+            moment,
+            allow_stale,
+            asof=until,
+            method=calibration,
+            cache_root=None if cache is None else Path(cache),
         )
         return as_archived(frame)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,49 @@ def test_an_error_is_exactly_one_line_on_stderr_and_nothing_on_stdout(tmp_path):
     assert result.returncode == 66
     assert result.stdout == ""
     assert result.stderr == f"Error: no runs in {tmp_path / 'runs'}; train one with `stockrnn train`\n"
+
+
+def _readme_crontab() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Running from cron") :]
+    return re.search(r"```cron\n(.*?)```", section, re.S).group(1).splitlines()
+
+
+def test_the_readme_crontab_runs_as_written_under_cron_s_bare_environment(tmp_path):
+    """Each crontab line executed as cron does: /bin/sh -c in an environment of only HOME, LOGNAME,
+    PATH=/usr/bin:/bin and SHELL plus the crontab's assignments. Only the README's placeholders
+    change (/home/you is this test's home, the clone's .venv this interpreter's), and the night's
+    `fetch` reads the bundled sample, since tests never reach Yahoo."""
+    home = tmp_path / "you"
+    (home / "stockrnn").mkdir(parents=True)
+    (home / "stockrnn" / "my.toml").write_text(
+        '[data]\ntickers = ["GSPC"]\n[features]\nlookback = 20\nhorizon = 2\n'
+        "[model]\nhidden_size = 8\nnum_layers = 1\n[training]\nepochs = 1\n"
+    )
+    venv_bin = Path(sys.executable).parent
+    environment = {"HOME": str(home), "LOGNAME": "you", "PATH": "/usr/bin:/bin", "SHELL": "/bin/sh"}
+    jobs = []
+    for line in _readme_crontab():
+        line = line.replace("/home/you/stockrnn/.venv/bin/", f"{venv_bin}/").replace("/home/you", str(home))
+        assignment = re.fullmatch(r"([A-Z_]+)=(.*)", line)
+        if assignment:
+            environment[assignment.group(1)] = assignment.group(2)
+        elif line.strip() and not line.startswith("#"):
+            jobs.append(line.split(None, 5)[5])  # the five time fields, then the command
+    nightly, saturday = jobs
+    assert nightly.startswith("$SR fetch && ") and saturday.startswith("$SR train ")
+
+    def as_cron(command: str) -> subprocess.CompletedProcess:
+        bare = ["env", "-i", *(f"{k}={v}" for k, v in environment.items()), "/bin/sh", "-c", command]
+        return subprocess.run(bare, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+    assert as_cron("$SR fetch --sample").returncode == 0
+    trained = as_cron(saturday)  # the first challenger: no production run yet, so it becomes it
+    assert (trained.returncode, trained.stdout, trained.stderr) == (0, "", "")
+    night = as_cron(nightly.replace("$SR fetch", "$SR fetch --sample", 1))
+    # The sample ends in 2018: predict refuses stale prices, and the one line is what cron mails.
+    assert night.returncode == 65 and night.stdout == ""
+    [line] = night.stderr.splitlines()
+    assert line.startswith("Error: newest stored session behind the last closed session")
+    log = (home / "stockrnn.log").read_text()
+    assert "promoted run" in log and "exit 65" in log

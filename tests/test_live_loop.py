@@ -190,6 +190,13 @@ def test_track_scores_resolved_forecasts_and_alerts_with_exit_79(cli, store, tmp
     assert len(scores) == 90 and scores["resolved"].all()
     np.testing.assert_allclose(scores["actual_return"], np.log(closes[201:291] / closes[200:290]))
 
+    page = tmp_path / "track.html"
+    reported = cli("report", "--track", "--forecasts", tmp_path / "out", "--store", store.root, "--out", page)
+    assert reported.exit_code == 0, reported.stderr
+    assert reported.stdout.startswith("report of track archive: 1 chart, written to ")
+    text = page.read_text()
+    assert text.count("<img") == 1 and "h1: 90% interval, coverage over the last 63 outcomes" in text
+
     alerted = cli("--quiet", *base, "--alert", "0.01")
     assert alerted.exit_code == 79
     assert alerted.stdout == ""

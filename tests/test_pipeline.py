@@ -189,6 +189,34 @@ def test_predict_asof_a_past_night_is_bitwise_what_that_night_saw_whatever_came_
     assert not np.array_equal(tonight["return_p95"], that_night["return_p95"])  # the noise is seen later
 
 
+def test_the_forecast_cache_serves_the_next_night_and_never_a_changed_window(trained, tmp_path):
+    """Night N-1 leaves its raw forecasts in <out>/.calibration; night N reuses them and equals a
+    fresh forecast (to float32 batching); a restated close or a garbage cache recomputes."""
+    run, store, _ = trained
+    out = tmp_path / "out"
+    quantiles = lambda frame: frame[[c for c in frame.columns if c.startswith("return_")]].to_numpy()  # noqa: E731
+    previous = store.read("SYN")["date"].iloc[-2]
+    forecast_frame(run, store, None, NOW, allow_stale=True, asof=previous, cache_root=out)
+    cache = out / ".calibration" / f"{run.run_id}.npz"
+    assert cache.is_file()
+    fresh = forecast_frame(run, store, None, NOW, allow_stale=True)
+    served = forecast_frame(run, store, None, NOW, allow_stale=True, cache_root=out)
+    np.testing.assert_allclose(quantiles(served), quantiles(fresh), rtol=1e-6, atol=1e-9)
+
+    history = store.read("SYN")
+    history.loc[len(history) - 30, "close"] *= 1.5  # a restatement inside the calibration windows
+    store.write("SYN", history, origin="test")
+    restated = forecast_frame(run, store, None, NOW, allow_stale=True)
+    from_cache = forecast_frame(run, store, None, NOW, allow_stale=True, cache_root=out)
+    np.testing.assert_allclose(quantiles(from_cache), quantiles(restated), rtol=1e-6, atol=1e-9)
+    assert not np.allclose(quantiles(restated), quantiles(fresh))  # the restatement did matter
+
+    cache.write_bytes(b"not a cache")
+    rebuilt = forecast_frame(run, store, None, NOW, allow_stale=True, cache_root=out)
+    np.testing.assert_allclose(quantiles(rebuilt), quantiles(restated), rtol=1e-6, atol=1e-9)
+    assert np.load(cache)["values"].shape[0] == 2 * (250 + 1 + 1)  # rewritten: the window + H, and tonight
+
+
 def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp_path):
     run, store, _ = trained
     frame = forecast_frame(run, store, None, NOW, allow_stale=True)

@@ -224,6 +224,7 @@ def predict(
         allow_stale=allow_stale,
         asof=asof,
         calibration=calibration.value if calibration else None,
+        cache=paths.forecasts_dir(out),
     )
     written = api.write_forecasts(frame, paths.forecasts_dir(out), lock_timeout)
     log.info("wrote %d forecasts to %s", len(frame), ", ".join(map(str, written)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,13 +40,15 @@ def forecast_frame(
     stale_sessions: int = 3,
     asof: pd.Timestamp | None = None,
     method: str | None = None,
+    cache_root: Path | None = None,
 ) -> pd.DataFrame:
     """Forecasts for the next H sessions from each ticker's newest window, one row per (ticker, horizon):
     the median and every quantile level, as closes and as cumulative log returns. Refuses stale or
     gappy data. Intervals are calibrated online from the run's own forecasts over the newest
     calibration.window + H stored sessions, scored against the closes stored since. With `asof`, the
     forecasts that night would have made: only sessions up to that date are read (no staleness check).
-    `method` overrides the run's calibration.method."""
+    `method` overrides the run's calibration.method. With `cache_root` (the forecasts folder), the
+    raw forecasts of earlier nights are reused where their windows are unchanged (forecast_cache.py)."""
     from stockrnn.data.calendar import last_closed_session, sessions_between
     from stockrnn.forecasters.network import NetworkForecaster
 
@@ -92,11 +95,10 @@ def forecast_frame(
         ends.append(end)
     ends = np.asarray(ends, dtype=np.int64)
     history = _history_ends(panel, ends, history_origins, floor)
-    # One batched forward pass: the newest windows, and the recent ones calibration scores.
     network = NetworkForecaster(
         model, lookback, manifest.horizon, manifest.levels, config.features.min_history
     )
-    every = network.predict(panel, np.concatenate([history, ends]))
+    every = _raw_forecasts(network, panel, history, ends, run.run_id, cache_root)
     raw = every.take(np.arange(len(history), len(history) + len(ends)))
     support = np.zeros((len(ends), manifest.horizon), dtype=np.int64)
     if online:
@@ -122,9 +124,39 @@ def forecast_frame(
     if network.attention is not None:
         # Attention runs: which of the window's sessions each horizon's forecast looked at, oldest
         # first (the last weight is the asof session); a padded short window has zeros in front.
-        newest = network.attention[len(history) :]
+        newest = network.attention[-len(ends) :]  # tonight's windows are the last forecast
         frame["attention"] = list(newest.reshape(-1, newest.shape[-1]).astype("float32"))
     return frame
+
+
+def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray, run_id: str, cache_root):
+    """Raw forecasts at `history` then `ends`, in one batched forward pass over tonight's windows and
+    the history windows no earlier night forecast (all of them without a cache)."""
+    from stockrnn.forecasters.quantiles import Forecast
+    from stockrnn.outputs import forecast_cache
+
+    every = np.concatenate([history, ends])
+    if cache_root is None or len(history) == 0:
+        return network.predict(panel, every)
+    path = forecast_cache.cache_file(cache_root, run_id)
+    keys = [
+        (panel.tickers[i], d)
+        for i, d in zip(panel.ticker_ids[every], panel.dates[every].astype("datetime64[D]"), strict=True)
+    ]
+    fingerprints = forecast_cache.window_fingerprints(panel, every, network.lookback)
+    known = forecast_cache.load(path, network.levels, network.horizon)
+    hit = np.zeros(len(every), dtype=bool)
+    values = np.empty((len(every), network.horizon, len(network.levels)))
+    for i, key in enumerate(keys[: len(history)]):  # tonight's windows are always forecast afresh
+        found = known.get(key)
+        if found is not None and np.array_equal(found[0], fingerprints[i]):
+            hit[i], values[i] = True, found[1]
+    fresh = network.predict(panel, every[~hit])  # tonight's windows come last, as attention expects
+    values = values.astype(fresh.values.dtype)
+    values[~hit] = fresh.values
+    log.debug("forecast cache: %d of %d history windows reused", int(hit.sum()), len(history))
+    forecast_cache.save(path, Path(cache_root), keys, fingerprints, values, network.levels)
+    return Forecast(fresh.levels, values)
 
 
 def _history_ends(panel: Panel, ends: np.ndarray, count: int, floor: int) -> np.ndarray:

@@ -199,6 +199,11 @@ def _evaluate_and_save(
         from stockrnn.runs.production import promote
 
         promote(Path(runs_root), path.name, f"train --challenge {challenged}: {verdict['why']}")
+        log.info("promoted run %s to production: %s", path.name, verdict["why"])
+    elif verdict is not None:
+        log.info(
+            "run %s not promoted; production stays %s: %s", path.name, verdict["production"], verdict["why"]
+        )
     return TrainOutcome(
         path.name,  # the id publish_folder reserved (a suffix if another run took this second)
         path,

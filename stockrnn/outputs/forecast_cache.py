@@ -1,0 +1,83 @@
+"""The raw forecasts a run made on earlier nights, kept so that tonight's online calibration only
+forecasts the windows that are new.
+
+<forecasts>/.calibration/<run_id>.npz holds, per origin (ticker, date), a fingerprint of the
+window's scaled features and the raw quantiles forecast from it. A cached forecast is used only
+when the window's fingerprint is unchanged (a restated or refetched history recomputes it), so it
+is the forecast of that very window (equal to a fresh one up to float32 rounding, which depends on
+the batch a window is forecast in: 2e-9 in log return on the benchmark's panel). The file is hidden (readers of the forecasts folder skip it),
+written atomically, read without pickles, and any file that is not exactly what this module
+writes is ignored and rebuilt: it is a cache, never a source of truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from stockrnn.dataset.windows import Panel
+from stockrnn.io.atomic import write_atomic
+
+log = logging.getLogger("stockrnn")
+FOLDER = ".calibration"
+MAX_BYTES = 512 * 2**20  # far above what W + H origins of a few thousand tickers need
+
+
+def cache_file(forecasts_root: Path, run_id: str) -> Path:
+    return Path(forecasts_root) / FOLDER / f"{run_id}.npz"
+
+
+def window_fingerprints(panel: Panel, ends: np.ndarray, lookback: int) -> np.ndarray:
+    """(N, 3) sum, sum of squares and position-weighted sum of each window's scaled features: each
+    window reduced on its own, so the same window gives the same bits whatever panel holds it."""
+    features = panel.features.astype("float64")
+    per_row = np.stack([features.sum(axis=1), (features**2).sum(axis=1)], axis=1)  # (R, 2)
+    padded = np.concatenate([np.zeros((lookback - 1, 2)), per_row])  # windows near row 0
+    windows = sliding_window_view(padded, lookback, axis=0)  # (R, 2, L): window ending at each row
+    chosen = windows[np.asarray(ends)]  # (N, 2, L)
+    weights = np.arange(1, lookback + 1, dtype="float64")
+    return np.concatenate([chosen.sum(axis=2), (chosen[:, 0] * weights).sum(axis=1, keepdims=True)], axis=1)
+
+
+def load(path: Path, levels: tuple[float, ...], horizon: int) -> dict[tuple[str, np.datetime64], tuple]:
+    """{(ticker, day): (fingerprint (3,), quantiles (H, Q))}; empty when there is no usable file."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_BYTES:
+            return {}
+        with np.load(path, allow_pickle=False) as saved:
+            tickers, days = saved["tickers"], saved["days"].astype("datetime64[D]")
+            fingerprints, values, saved_levels = saved["fingerprints"], saved["values"], saved["levels"]
+        if values.shape[1:] != (horizon, len(levels)) or tuple(saved_levels.tolist()) != tuple(levels):
+            return {}
+        if (
+            not (len(tickers) == len(days) == len(fingerprints) == len(values))
+            or not np.isfinite(values).all()
+        ):
+            return {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.debug("forecast cache %s ignored (%s)", path, exc)
+        return {}
+    return {(str(t), d): (f, v) for t, d, f, v in zip(tickers, days, fingerprints, values, strict=True)}
+
+
+def save(path: Path, root: Path, keys: list[tuple[str, np.datetime64]], fingerprints, values, levels) -> None:
+    """Keep exactly these origins (the ones tonight's calibration used) for the next night."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                tickers=np.array([k[0] for k in keys], dtype=str),
+                days=np.array([k[1] for k in keys], dtype="datetime64[D]"),
+                fingerprints=np.asarray(fingerprints, dtype="float64"),
+                values=np.asarray(values),
+                levels=np.asarray(levels, dtype="float64"),
+            )
+
+    try:
+        write_atomic(path, write, root=root)
+    except Exception as exc:  # noqa: BLE001 - a cache that cannot be written costs speed, not forecasts
+        log.warning("could not keep the forecast cache %s (%s); the next night recomputes it", path, exc)
