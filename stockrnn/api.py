@@ -362,10 +362,12 @@ def fetch(
     from stockrnn.data.store import normalize_ticker
 
     store = _prices(store)
+    if not tickers:  # the cron form updates what is stored: check before the lock creates the folder
+        store.require_exists()
+        if not store.tickers():
+            raise MissingInputError(f"the store {store.root} is empty; name the tickers to fetch")
     with store.lock(lock_timeout):
         names = [normalize_ticker(t) for t in tickers] if tickers else store.tickers()
-        if not names:
-            raise MissingInputError(f"the store {store.root} is empty; name the tickers to fetch")
         source = YahooSource(cache_dir=store.cache_dir)
         return fetch_tickers(store, source, list(dict.fromkeys(names)), start, end, exchange)
 

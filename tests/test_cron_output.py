@@ -21,6 +21,7 @@ COMMANDS = {
     "evaluate": ["evaluate"],
     "predict": ["predict", "--allow-stale"],
     "runs": ["runs"],
+    "report": ["report"],
 }
 
 
@@ -68,6 +69,13 @@ def test_the_log_file_gets_one_plain_line_per_event_and_no_escapes(quiet_results
     text = (quiet_results["root"] / "log").read_text()
     assert "\x1b" not in text
     assert " INFO stockrnn: fetch KO: imported, 8313 rows added\n" in text
+
+
+def test_nothing_is_written_to_the_home_folder(quiet_results):
+    """The README promises the data folders and the log you name, nothing else: no matplotlib or
+    yfinance cache in ~/.cache or ~/.config after every command ran, the report's charts included."""
+    home = quiet_results["root"] / "home"
+    assert not home.exists() or sorted(p.name for p in home.rglob("*")) == []
 
 
 @pytest.mark.parametrize("no_color", [True, False], ids=["NO_COLOR", "colour-capable TERM"])

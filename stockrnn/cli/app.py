@@ -277,7 +277,7 @@ def config_from_options(
     """The config file (or the packaged defaults) with --set overrides, then the shortcut options."""
     from stockrnn.config.loading import load_config
 
-    settings = list(overrides)
+    settings = []
     if tickers:
         settings.append("data.tickers=[" + ", ".join(f'"{t}"' for t in tickers) + "]")
     for key, value in shortcuts.items():
@@ -290,4 +290,4 @@ def config_from_options(
         settings.append(
             'model.quantiles="point"' if levels in ("point", "") else f"model.quantiles=[{levels}]"
         )
-    return load_config(config_file, settings)
+    return load_config(config_file, overrides, settings)

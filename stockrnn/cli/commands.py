@@ -77,8 +77,43 @@ def _no_type_after_arguments() -> None:
     TyperArgument.display_type_rich = lambda self, ctx: None
 
 
+# Two examples per command, shown at the end of its --help.
+EXAMPLES = {
+    "fetch": ["stockrnn fetch AAPL MSFT ^GSPC", "stockrnn fetch --from-csv prices.csv --ticker ACME"],
+    "store": ["stockrnn store", "stockrnn store --store /data/prices"],
+    "train": [
+        "stockrnn train --horizon 5",
+        "stockrnn train --config configs/panel.toml --challenge production",
+    ],
+    "evaluate": ["stockrnn evaluate", "stockrnn evaluate --run production --since-training"],
+    "predict": ["stockrnn predict --run production", "stockrnn predict --asof 2026-11-20 --json"],
+    "runs": ["stockrnn runs", "stockrnn runs --json"],
+    "promote": ["stockrnn promote latest", "stockrnn promote 20261120-223001-gru-GSPC --reason 'won Q3'"],
+    "track": ["stockrnn track", "stockrnn --quiet track --alert 0.01"],
+    "backtest": [
+        "stockrnn backtest --horizon 5",
+        "stockrnn backtest --config configs/panel.toml --folds 8 --warm-start",
+    ],
+    "compare": [
+        "stockrnn compare --config configs/default.toml --config configs/lstm.toml",
+        "stockrnn compare --grid configs/grids/families.toml --backtest",
+    ],
+    "report": ["stockrnn report", "stockrnn report --track --png charts/"],
+    "config": ["stockrnn config > my.toml", "stockrnn train --config my.toml"],
+}
+
+
+def _examples() -> None:
+    """Each command's --help ends with its examples (click keeps a \\b paragraph unwrapped)."""
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        lines = "\n".join(f"  {example}" for example in EXAMPLES[name])
+        command.epilog = f"Examples:\n\n\b\n{lines}"
+
+
 _readable_metavars()
 _no_type_after_arguments()
+_examples()
 
 __all__ = ["app", "main"]
 

@@ -100,6 +100,7 @@ def store_list(store_dir: Path | None = StoreOption) -> None:
     from stockrnn.data.store import PriceStore
 
     store = PriceStore(paths.store_dir(store_dir))
+    store.require_exists()
     summaries = store.summary()
     if not summaries:
         raise MissingInputError(f"the store {store.root} is empty; run `stockrnn fetch` first")

@@ -4,8 +4,10 @@ documented exit code (130, 143) after every `finally` has cleaned up, never in a
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import tempfile
 
 
 def _interrupt(signum, _frame) -> None:
@@ -53,6 +55,11 @@ def hoist_global_options(args: list[str]) -> list[str]:
 def main() -> None:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    # matplotlib (charts, and libraries that import it) would write a font cache to ~/.cache;
+    # stockrnn writes nothing to the home folder besides its data folders and the log you name.
+    os.environ.setdefault(
+        "MPLCONFIGDIR", os.path.join(tempfile.gettempdir(), f"stockrnn-matplotlib-{os.getuid()}")
+    )
     try:
         from stockrnn.cli.commands import app  # importing registers every command
 

@@ -103,7 +103,7 @@ def train(
     if not state.quiet:  # a cron log should not stay silent for the minutes training takes
         stderr.print(
             f"training {config.model.label} on {', '.join(config.data.tickers)} from {store}, "
-            f"horizon {config.features.horizon}, up to {config.training.epochs} epochs"
+            f"horizon {config.features.horizon}, up to {config.training.epochs} epoch{'s' if config.training.epochs != 1 else ''}"
         )
     progress, on_epoch, on_batch = epoch_reporter(json_output)
     with showing(progress):

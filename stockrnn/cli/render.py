@@ -88,7 +88,9 @@ def metrics_table(metrics: dict, title: str) -> Table:
                     _cell(m, "mae"),
                     _cell(m, "mae_vs_naive"),
                     _p_value(m, "dm_mae_p"),
-                    "n/a" if name == "naive" else _cell(m, "direction", 3),  # no change has no direction
+                    "n/a"
+                    if m.get("direction") is None
+                    else _cell(m, "direction", 3),  # no change: no direction
                     _cell(m, "pinball_vs_naive"),
                     _p_value(m, "dm_pinball_p"),
                     _cell(m, "crps_vs_naive"),
@@ -268,7 +270,7 @@ def folds_table(folds, fold_metrics: dict) -> Table:
 def mcs_table(mcs: dict, size: float = 0.05) -> Table:
     """Model Confidence Set p-values per horizon; * marks the forecasters inside the set."""
     names = list(next(iter(mcs.values())))
-    table = Table(title=f"Model Confidence Set at {1 - size:.0%} (pinball loss; * = in the set)")
+    table = Table(title=f"Model Confidence Set p-values (pinball loss; * = in the {1 - size:.0%} set)")
     table.add_column("h", justify="right")
     for name in names:
         table.add_column(name, justify="right")

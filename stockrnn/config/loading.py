@@ -87,8 +87,13 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     target[name] = _parse_value(text.strip())
 
 
-def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read `path` (or the packaged defaults), apply `section.key=value` overrides, validate."""
+def load_config(
+    path: Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    options: list[str] | tuple[str, ...] = (),
+) -> Config:
+    """Read `path` (or the packaged defaults), apply `section.key=value` overrides (--set) and then
+    those of the command's own options (--horizon ...), validate. Errors say which were used."""
     raw: dict[str, Any] = {}
     origin = "defaults"
     if path is not None:
@@ -104,10 +109,11 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    for assignment in overrides:
+    for assignment in [*overrides, *options]:
         apply_override(raw, assignment)
-    if overrides:
-        origin += " with --set"
+    used = ["--set"] * bool(overrides) + ["the command's options"] * bool(options)
+    if used:
+        origin += " with " + " and ".join(used)
     return validate(raw, origin)
 
 

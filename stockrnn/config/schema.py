@@ -52,7 +52,13 @@ class FeaturesConfig(_Section):
         if self.inputs is not None:
             unknown = [name for name in self.inputs if name not in FEATURE_CHOICES]
             if unknown:
-                raise ValueError(f"unknown feature(s) {unknown}; choose from {', '.join(FEATURE_CHOICES)}")
+                import difflib
+
+                close = difflib.get_close_matches(unknown[0], FEATURE_CHOICES, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(
+                    f"unknown feature(s) {unknown}{hint}; choose from {', '.join(FEATURE_CHOICES)}"
+                )
             if len(set(self.inputs)) != len(self.inputs):
                 raise ValueError(f"inputs {self.inputs} repeat a feature")
         if self.min_history is not None and self.min_history > self.lookback:

@@ -8,6 +8,7 @@ session, sorted by `date` (tz-naive session dates).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterator
@@ -170,6 +171,14 @@ class PriceStore:
         with exclusive(self.root / ".lock", timeout, what=f"the store {self.root}"):
             yield
 
+    def require_exists(self) -> None:
+        """A store folder that is not there is a mistyped --store (or $STOCKRNN_STORE), not an empty store."""
+        if not self.root.exists():
+            raise MissingInputError(
+                f"the store folder {self.root} does not exist; check --store (or $STOCKRNN_STORE), "
+                "or create it with `stockrnn fetch TICKER --store ...`"
+            )
+
     def tickers(self) -> list[str]:
         if not self.prices_dir.is_dir():
             return []
@@ -223,8 +232,13 @@ class PriceStore:
         """The stored table (or some of its columns), its schema checked against the store's."""
         path = self.ticker_file(ticker)
         if not path.is_file():
+            self.require_exists()
+            known = self.tickers()
+            close = difflib.get_close_matches(ticker, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
             raise MissingInputError(
-                f"ticker {ticker} is not in the store {self.root}; run `stockrnn fetch {ticker}` first"
+                f"ticker {ticker} is not in the store {self.root}; {hint}run `stockrnn fetch {ticker}` first"
+                f" (`stockrnn store` lists the {len(known)} stored)"
             )
         try:
             file = pq.ParquetFile(path)  # one file: skips the dataset layer (1.8x faster)

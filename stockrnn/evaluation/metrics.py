@@ -39,8 +39,10 @@ def _point(predicted, actual, last, scale) -> dict[str, float]:
         "rmse": float(np.sqrt(np.mean(error**2))),
         "mape": float(np.mean(np.abs(error) / np.abs(actual)) * 100),
         "mase": float(np.mean(np.abs(error) / last / scale)),  # both relative to the price
-        # A forecast of "no change" has no direction, so the naive baseline scores 0 here.
-        "direction": float(np.mean(np.sign(predicted - last) == np.sign(actual - last))),
+        # A median of no change (naive; ewma and garch centre on 0) has no direction: null, "n/a".
+        "direction": None
+        if np.all(predicted == last)
+        else float(np.mean(np.sign(predicted - last) == np.sign(actual - last))),
     }
 
 

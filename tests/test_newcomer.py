@@ -1,0 +1,69 @@
+"""What a newcomer tripped on (issue 20): examples in every --help, a mistyped --store named as
+missing, did-you-mean for tickers and features, errors that blame the options actually used,
+singular epochs, and no direction claimed for a median of no change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from synthetic import ar1_returns, prices_from_returns
+
+from stockrnn.cli.commands import EXAMPLES, app
+
+COMMANDS = sorted(command.name or command.callback.__name__ for command in app.registered_commands)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_ends_with_two_examples(cli, command):
+    shown = cli(command, "--help").stdout.rstrip().splitlines()
+    assert [line.strip() for line in shown[-2:]] == EXAMPLES[command]
+    assert all(example.startswith("stockrnn ") for example in EXAMPLES[command])
+    assert "Examples:" in shown[-4]
+
+
+def test_a_mistyped_store_is_named_as_missing_and_never_created(cli, tmp_path):
+    missing = tmp_path / "stroe"
+    for args in (["store"], ["train"], ["fetch"]):
+        result = cli(*args, "--store", missing)
+        assert result.exit_code == 66, args
+        [*_, line] = result.stderr.splitlines()  # train first says what it starts
+        assert line.startswith(f"Error: the store folder {missing} does not exist; check --store")
+    assert not missing.exists()
+
+
+def test_a_mistyped_ticker_or_feature_gets_a_suggestion(cli, store):
+    store.write("SYN", prices_from_returns(ar1_returns(300, phi=0.2)), origin="test")
+    wrong_ticker = cli("train", "--ticker", "SYM", "--store", store.root)
+    assert wrong_ticker.exit_code == 66
+    assert (
+        "ticker SYM is not in the store" in wrong_ticker.stderr and "did you mean SYN?" in wrong_ticker.stderr
+    )
+    wrong_feature = cli("train", "--set", "features.inputs=['rsi14']", "--store", store.root)
+    assert wrong_feature.exit_code == 78
+    assert "unknown feature(s) ['rsi14'] (did you mean rsi_14?)" in wrong_feature.stderr
+
+
+def test_a_bad_option_is_blamed_on_the_options_not_on_set(cli, store):
+    result = cli("train", "--horizon", "0", "--store", store.root)
+    assert result.exit_code == 78
+    assert result.stderr.startswith("Error: defaults with the command's options: features.horizon = 0")
+    both = cli("train", "--set", "model.hidden_size=8", "--horizon", "0", "--store", store.root)
+    assert both.stderr.startswith(
+        "Error: defaults with --set and the command's options: features.horizon = 0"
+    )
+
+
+def test_one_epoch_is_singular_and_no_change_has_no_direction(cli, store, tmp_path):
+    store.write("SYN", prices_from_returns(ar1_returns(400, phi=0.2)), origin="test")
+    tiny = ["--set", "features.lookback=10", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
+    result = cli(
+        "train", "--ticker", "SYN", "--epochs", "1", *tiny, "--store", store.root, "--runs", tmp_path / "r"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert ", up to 1 epoch\n" in result.stderr
+    metrics = json.loads(next((tmp_path / "r").glob("*/metrics.json")).read_text())["SYN"]
+    assert metrics["naive"]["h1"]["direction"] is None and metrics["ewma"]["h1"]["direction"] is None
+    assert 0 <= metrics["model"]["h1"]["direction"] <= 1
+    row = next(line for line in result.stdout.splitlines() if "│ ewma" in line)
+    assert "n/a" in row
