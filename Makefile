@@ -25,12 +25,12 @@ install: $(VENV)/.installed ## Create .venv: the pinned CPU torch first, then st
 STOCKRNN_DEMO := $(VENV)/bin/stockrnn
 DEMO_PATHS := --store $(DEMO_DIR)/store --runs $(DEMO_DIR)/runs
 
-demo: install ## Sample -> store -> train a 5-session GRU -> evaluate -> predict -> backtest -> report, under .demo/
+demo: install ## Sample -> store -> train a 5-session GRU -> runs -> predict -> backtest -> report, under .demo/
 	rm -rf $(DEMO_DIR)
 	$(STOCKRNN_DEMO) fetch --sample --store $(DEMO_DIR)/store
 	$(STOCKRNN_DEMO) store --store $(DEMO_DIR)/store
 	$(STOCKRNN_DEMO) train --horizon 5 $(DEMO_PATHS)
-	$(STOCKRNN_DEMO) evaluate --runs $(DEMO_DIR)/runs
+	$(STOCKRNN_DEMO) runs --runs $(DEMO_DIR)/runs
 	@echo "The sample ends in 2018, so predict needs --allow-stale (a cron job would not pass it)."
 	$(STOCKRNN_DEMO) predict --allow-stale $(DEMO_PATHS) --out $(DEMO_DIR)/forecasts
 	$(STOCKRNN_DEMO) backtest --horizon 5 --folds 4 --step 63 $(DEMO_PATHS)

@@ -39,6 +39,7 @@ log = logging.getLogger("stockrnn")
 class _State:
     debug = False
     quiet = False
+    wide = False
 
 
 state = _State()
@@ -172,9 +173,13 @@ def main_options(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    wide: bool = typer.Option(
+        False, "--wide", help="Tables with every column (the default view fits 80 terminal columns)."
+    ),
 ) -> None:
     state.debug = debug
     state.quiet = quiet
+    state.wide = wide
     _configure_logging(debug, log_file, quiet)
 
 

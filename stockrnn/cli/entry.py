@@ -18,7 +18,7 @@ def _interrupt(signum, _frame) -> None:
     raise Interrupted(signum)
 
 
-GLOBAL_FLAGS = ("-q", "--quiet", "--debug")
+GLOBAL_FLAGS = ("-q", "--quiet", "--debug", "--wide")
 GLOBAL_WITH_VALUE = ("--log-file",)
 
 

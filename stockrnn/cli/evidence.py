@@ -146,12 +146,16 @@ def backtest(
             }
         )
         return
-    say(render.metrics_table(scores["pooled"], f"all {len(folds_run)} folds, backtest {done.id}"))
-    say(render.folds_table(folds_run, scores["folds"]))
+    say(
+        render.metrics_table(
+            scores["pooled"], f"all {len(folds_run)} folds, backtest {done.id}", wide=state.wide
+        )
+    )
+    say(render.folds_table(folds_run, scores["folds"], wide=state.wide))
     if "calibration" in scores:
-        say(render.calibration_table(scores["calibration"], config.calibration.method))
+        say(render.calibration_table(scores["calibration"], config.calibration.method, wide=state.wide))
     if "mcs" in scores:
-        say(render.mcs_table(scores["mcs"]))
+        say(render.mcs_table(scores["mcs"], wide=state.wide))
     say(f"backtest {done.id} saved to {done.path}")
     from stockrnn.evaluation.verdicts import edge_verdict
 

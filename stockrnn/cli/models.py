@@ -132,9 +132,9 @@ def train(
             }
         )
         return
-    say(render.metrics_table(scores, f"test split, run {run.id}"))
+    say(render.metrics_table(scores, f"test split, run {run.id}", wide=state.wide))
     if run.manifest.calibration:
-        say(render.calibration_table(run.manifest.calibration, config.calibration.method))
+        say(render.calibration_table(run.manifest.calibration, config.calibration.method, wide=state.wide))
     say(
         f"run {run.id} saved to {run.path} (best epoch {trained['best_epoch']} of {trained['epochs_run']}, "
         f"{trained['seconds_per_epoch']:.2f}s/epoch on {run.manifest.device}, {trained['parameters']:,} parameters)"
@@ -178,7 +178,7 @@ def evaluate(
     if json_output:
         print_json({"run_id": run.id, "since_training": since_training, "metrics": metrics})
         return
-    say(render.metrics_table(metrics, title))
+    say(render.metrics_table(metrics, title, wide=state.wide))
     from stockrnn.evaluation.verdicts import edge_verdict
 
     say(edge_verdict(metrics))
@@ -234,7 +234,7 @@ def predict(
             {"run_id": run.id, "files": [str(p) for p in written], "forecasts": rows.to_dict("records")}
         )
         return
-    table = render.forecasts_table(frame, run.id)
+    table = render.forecasts_table(frame, run.id, wide=state.wide)
     say(table)
     say("written to " + ", ".join(str(p) for p in written))
 
@@ -278,9 +278,9 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
         say(f"no runs in {root}; train one with `stockrnn train`")
         return
     if found:
-        say(render.runs_table(root, found, latest, production))
+        say(render.runs_table(root, found, latest, production, wide=state.wide))
     if backtests:
-        say(render.backtests_table(backtests_dir(root), backtests))
+        say(render.backtests_table(backtests_dir(root), backtests, wide=state.wide))
 
 
 @app.command()

@@ -4,40 +4,47 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 
 def fetch_table(outcomes) -> Table:
-    table = Table(title="fetch")
-    for name in ("ticker", "status", "rows added", "first", "last", "note"):
-        table.add_column(name, justify="right" if name == "rows added" else "left")
-    for o in outcomes:
-        style = "" if o.ok else "red"
-        table.add_row(
+    columns = [
+        (name, "r" if name == "rows added" else "l", True)
+        for name in ("ticker", "status", "rows added", "first", "last", "note")
+    ]
+    rows = [
+        [
             o.ticker,
-            f"[{style}]{o.status}[/]" if style else o.status,
+            o.status if o.ok else Text(o.status, style="red"),
             str(o.rows_added),
             o.first.date().isoformat() if o.first is not None else "",
             o.last.date().isoformat() if o.last is not None else "",
             o.message,
-        )
-    return table
+        ]
+        for o in outcomes
+    ]
+    return _build("fetch", columns, rows, True)
 
 
 def store_table(root: Path, summaries) -> Table:
-    table = Table(title=f"store {root}")
-    for name in ("ticker", "rows", "first", "last", "source", "last fetched"):
-        table.add_column(name, justify="right" if name == "rows" else "left")
-    for s in summaries:
-        table.add_row(
+    columns = [
+        (name, "r" if name == "rows" else "l", True)
+        for name in ("ticker", "rows", "first", "last", "source", "last fetched")
+    ]
+    rows = [
+        [
             s.ticker,
             str(s.rows),
             s.first.date().isoformat(),
             s.last.date().isoformat(),
-            s.source,
+            escape(s.source),
             instant(s.fetched_at),
-        )
-    return table
+        ]
+        for s in summaries
+    ]
+    return _build(f"store {root}", columns, rows, True)
 
 
 def instant(value) -> str:
@@ -47,6 +54,23 @@ def instant(value) -> str:
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _build(title: str, columns: list[tuple[str, str, bool]], rows: list, wide: bool, **options) -> Table:
+    """A table of `columns` (name, "l" or "r", shown by default) and `rows` (a list of cells per
+    column, or None for a section break). The default view keeps the columns marked for it, so the
+    table fits 80 terminal columns; `wide` keeps every one. Cells fold, never end in an ellipsis."""
+    keep = [i for i, (_, _, default) in enumerate(columns) if wide or default]
+    table = Table(title=escape(title), **options)  # user text (paths, ids, names) is never markup
+    for i in keep:
+        name, justify, _ = columns[i]
+        table.add_column(name, justify="left" if justify == "l" else "right", overflow="fold")
+    for row in rows:
+        if row is None:
+            table.add_section()
+        else:
+            table.add_row(*(escape(row[i]) if isinstance(row[i], str) else row[i] for i in keep))
+    return table
 
 
 def _cell(scores: dict, key: str, digits: int = 4) -> str:
@@ -61,49 +85,59 @@ def _p_value(scores: dict, key: str) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def metrics_table(metrics: dict, title: str) -> Table:
+def metrics_table(metrics: dict, title: str, wide: bool = False) -> Table:
     """Per scope, every forecaster at horizon 1 and at the run's last horizon H."""
     from stockrnn.evaluation.metrics import metrics_by_horizon, ordered_scopes
     from stockrnn.forecasters.registry import NAMES
 
     metrics = metrics_by_horizon(metrics)
-    table = Table(title=title)
     # cov = share of outcomes inside the central 80/90% interval after calibration; raw90 = before.
     # p MAE / p pinb: Diebold-Mariano p-value (HLN-corrected) of the difference from naive.
-    columns = ("scope", "forecaster", "h", "MAE", "MAE/naive", "p MAE", "dir", "pinball/naive", "p pinb")
-    columns += ("CRPS/naive", "cov80", "cov90", "raw90", "width90")
-    for name in columns:
-        table.add_column(name, justify="left" if name in ("scope", "forecaster") else "right")
+    columns = [
+        ("forecaster", "l", True),
+        ("h", "r", True),
+        ("MAE", "r", False),
+        ("MAE/naive", "r", True),
+        ("p MAE", "r", True),
+        ("dir", "r", False),
+        ("pinb/naive", "r", True),
+        ("p pinb", "r", True),
+        ("CRPS/naive", "r", False),
+        ("cov80", "r", False),
+        ("cov90", "r", True),
+        ("raw90", "r", False),
+        ("width90", "r", False),
+    ]
+    rows: list = []
     for scope in ordered_scopes(metrics):
         by_forecaster = metrics[scope]
         horizons = list(next(iter(by_forecaster.values())))
-        shown = list(dict.fromkeys([horizons[0], horizons[-1]]))
-        for horizon in shown:
+        rows.append([scope] + [""] * (len(columns) - 1))  # the scope heads its block
+        for horizon in dict.fromkeys([horizons[0], horizons[-1]]):
             for name in (n for n in NAMES if n in by_forecaster):
                 m = by_forecaster[name][horizon]
-                table.add_row(
-                    scope if name == NAMES[0] and horizon == shown[0] else "",
-                    name,
-                    horizon.removeprefix("h"),
-                    _cell(m, "mae"),
-                    _cell(m, "mae_vs_naive"),
-                    _p_value(m, "dm_mae_p"),
-                    "n/a"
-                    if m.get("direction") is None
-                    else _cell(m, "direction", 3),  # no change: no direction
-                    _cell(m, "pinball_vs_naive"),
-                    _p_value(m, "dm_pinball_p"),
-                    _cell(m, "crps_vs_naive"),
-                    _cell(m, "coverage_80", 3),
-                    _cell(m, "coverage_90", 3),
-                    _cell(m, "raw_coverage_90", 3),
-                    _cell(m, "width_90"),
+                rows.append(
+                    [
+                        f"  {name}",
+                        horizon.removeprefix("h"),
+                        _cell(m, "mae"),
+                        _cell(m, "mae_vs_naive"),
+                        _p_value(m, "dm_mae_p"),
+                        "n/a" if m.get("direction") is None else _cell(m, "direction", 3),  # no change
+                        _cell(m, "pinball_vs_naive"),
+                        _p_value(m, "dm_pinball_p"),
+                        _cell(m, "crps_vs_naive"),
+                        _cell(m, "coverage_80", 3),
+                        _cell(m, "coverage_90", 3),
+                        _cell(m, "raw_coverage_90", 3),
+                        _cell(m, "width_90"),
+                    ]
                 )
-            table.add_section()
-    return table
+        rows.append(None)
+    return _build(title, columns, rows[:-1], wide)
 
 
-def calibration_table(table: dict, active: str) -> Table:
+def calibration_table(table: dict, active: str, wide: bool = False) -> Table:
     """The network's 90% interval (else the widest) raw, with the split offsets and with each online
     method, pooled (or its one ticker), at horizon 1 and H: what calibration bought, side by side."""
     variants = list(table)
@@ -113,42 +147,40 @@ def calibration_table(table: dict, active: str) -> Table:
     coverages = [k for k in table[variants[0]][scope][shown[0]] if k.startswith("coverage_")]
     level = "coverage_90" if "coverage_90" in coverages else coverages[-1]
     nominal = level.removeprefix("coverage_")
-    out = Table(title=f"calibration of the model's {nominal}% interval ({scope}; * = this run's method)")
-    out.add_column("intervals", justify="left")
+    columns = [("intervals", "l", True)]
     for h in shown:
-        for name in (f"cover {h}", f"width {h}", f"pinball {h}"):
-            out.add_column(name, justify="right")
+        columns += [(f"cover {h}", "r", True), (f"width {h}", "r", False), (f"pinball {h}", "r", True)]
+    rows = []
     for variant in variants:
         cells = [variant + (" *" if variant == active else "")]
         for h in shown:
             m = table[variant][scope][h]
             cells += [_cell(m, level, 3), _cell(m, f"width_{nominal}"), _cell(m, "pinball", 5)]
-        out.add_row(*cells)
-    return out
+        rows.append(cells)
+    title = f"calibration of the model's {nominal}% interval ({scope}; * = this run's method)"
+    return _build(title, columns, rows, wide)
 
 
-def track_tables(summary) -> list[Table]:
+def track_tables(summary, wide: bool = False) -> list[Table]:
     """One table per run: each ticker and horizon's resolved forecasts, the 90% interval's coverage
     with its tests, and the losses against naive with their DM p-values."""
+    columns = [
+        ("ticker", "l", True),
+        ("h", "r", True),
+        ("scored", "r", True),
+        ("pending", "r", False),
+        ("cov90", "r", True),
+        ("Kupiec", "r", True),
+        ("Christ.", "r", True),
+        ("pinb/naive", "r", True),
+        ("p", "r", True),
+        ("MAE/naive", "r", False),
+        ("p MAE", "r", False),
+    ]
     tables = []
-    for run_id, rows in summary.groupby("run_id", sort=True):
-        table = Table(title=f"forecasts of run {run_id} (tests: p-values; pending: outcome not stored yet)")
-        for name in (
-            "ticker",
-            "h",
-            "scored",
-            "pending",
-            "cov90",
-            "Kupiec",
-            "Christ.",
-            "pinb/naive",
-            "p",
-            "MAE/naive",
-            "p MAE",
-        ):
-            table.add_column(name, justify="left" if name == "ticker" else "right")
-        for row in rows.to_dict("records"):
-            table.add_row(
+    for run_id, found in summary.groupby("run_id", sort=True):
+        rows = [
+            [
                 row["ticker"],
                 str(row["horizon"]),
                 str(row["forecasts"]),
@@ -160,21 +192,30 @@ def track_tables(summary) -> list[Table]:
                 _p_value(row, "dm_pinball_p"),
                 _cell(row, "mae_vs_naive"),
                 _p_value(row, "dm_mae_p"),
-            )
-        tables.append(table)
+            ]
+            for row in found.to_dict("records")
+        ]
+        tables.append(_build(f"forecasts of run {run_id} (p-values of the tests)", columns, rows, wide))
     return tables
 
 
-def forecasts_table(frame, run_id: str) -> Table:
-    table = Table(title=f"forecasts, run {run_id}")
+def forecasts_table(frame, run_id: str, wide: bool = False) -> Table:
     # The widest central interval the run has, beside the median.
     lower = next((c for c in frame.columns if c.startswith("close_p")), None)
     upper = next((c for c in reversed(frame.columns) if c.startswith("close_p")), None)
-    interval = f"{lower.removeprefix('close_')} .. {upper.removeprefix('close_')}" if lower != upper else None
-    for name in ("ticker", "asof", "h", "target date", "last close", "median close", "median return"):
-        table.add_column(name, justify="left" if name in ("ticker", "asof", "target date") else "right")
+    interval = f"{lower.removeprefix('close_')}..{upper.removeprefix('close_')}" if lower != upper else None
+    columns = [
+        ("ticker", "l", True),
+        ("asof", "l", False),
+        ("h", "r", True),
+        ("target date", "l", True),
+        ("last close", "r", False),
+        ("median close", "r", True),
+        ("median return", "r", True),
+    ]
     if interval:
-        table.add_column(f"close {interval}", justify="right")
+        columns.append((interval, "r", True))  # the interval of the close
+    rows = []
     for row in frame.itertuples():
         cells = [
             row.ticker,
@@ -186,43 +227,58 @@ def forecasts_table(frame, run_id: str) -> Table:
             f"{row.predicted_return:+.5f}",
         ]
         if interval:
-            cells.append(f"{getattr(row, lower):.2f} .. {getattr(row, upper):.2f}")
-        table.add_row(*cells)
-    return table
+            cells.append(f"{getattr(row, lower):.2f}..{getattr(row, upper):.2f}")
+        rows.append(cells)
+    asofs = sorted({str(a) for a in frame["asof"]})
+    title = f"forecasts, run {run_id}, asof {', '.join(asofs)}"
+    return _build(title, columns, rows, wide)
 
 
-def runs_table(root: Path, found, latest: str | None, production: str | None = None) -> Table:
-    table = Table(title=f"runs in {root}")
+def runs_table(
+    root: Path, found, latest: str | None, production: str | None = None, wide: bool = False
+) -> Table:
     from stockrnn.config.schema import ModelConfig
 
-    for name in ("run", "created", "model", "tickers", "H", "MAE/naive", "pinball/naive", "cov90", "status"):
-        # Ids are copied into --run: never wrap or cut them.
-        table.add_column(
-            name,
-            no_wrap=name == "run",
-            min_width=max(len(r.run_id) for r in found) if name == "run" else None,
-        )
+    # The id starts with the UTC second it was saved at, so the default view leaves `created` out.
+    columns = [
+        ("run", "l", True),
+        ("created", "l", False),
+        ("model", "l", True),
+        ("tickers", "l", False),
+        ("H", "r", True),
+        ("MAE/naive", "r", False),
+        ("pinb/naive", "r", True),
+        ("cov90", "r", True),
+        ("status", "l", True),
+    ]
+    rows = []
     for run in found:
         headline = run.manifest.headline
-        table.add_row(
-            run.run_id,
-            instant(run.manifest.created_at),
-            ModelConfig.model_validate(run.config["model"]).label,
-            ",".join(run.manifest.tickers),
-            str(run.manifest.horizon),
-            _cell(headline, "mae_vs_naive"),
-            _cell(headline, "pinball_vs_naive"),
-            _cell(headline, "coverage_90", 3),
-            ", ".join(
-                word
-                for word, applies in (
-                    ("production", run.run_id == production),
-                    ("latest", run.run_id == latest),
-                    ("interrupted", run.manifest.training.get("interrupted", False)),
-                )
-                if applies
-            ),
+        status = [
+            word
+            for word, applies in (
+                ("production", run.run_id == production),
+                ("latest", run.run_id == latest),
+                ("interrupted", run.manifest.training.get("interrupted", False)),
+            )
+            if applies
+        ]
+        rows.append(
+            [
+                run.run_id,
+                instant(run.manifest.created_at),
+                ModelConfig.model_validate(run.config["model"]).label,
+                ",".join(run.manifest.tickers),
+                str(run.manifest.horizon),
+                _cell(headline, "mae_vs_naive"),
+                _cell(headline, "pinball_vs_naive"),
+                _cell(headline, "coverage_90", 3),
+                ", ".join(status),
+            ]
         )
+    table = _build(f"runs in {root}", columns, rows, wide)
+    table.columns[0].no_wrap = True  # ids are copied into --run: never wrap or cut them
+    table.columns[0].min_width = max(len(r.run_id) for r in found)
     return table
 
 
@@ -236,14 +292,23 @@ def broken_runs_table(root: Path, broken: list[tuple[str, str]]) -> Table:
     return table
 
 
-def folds_table(folds, fold_metrics: dict) -> Table:
+def folds_table(folds, fold_metrics: dict, wide: bool = False) -> Table:
     """One row per fold: its origins, its fit, and the model against naive at horizons 1 and H."""
     from stockrnn.evaluation.metrics import headline_scope
 
-    table = Table(title="folds (model vs naive; first scope)")
-    columns = ("fold", "origins", "from", "to", "fit", "h", "MAE/naive", "pinball/naive", "p pinb", "cov90")
-    for name in columns:
-        table.add_column(name, justify="left" if name in ("from", "to", "fit") else "right")
+    columns = [
+        ("fold", "r", True),
+        ("origins", "r", False),
+        ("from", "l", True),
+        ("to", "l", True),
+        ("fit", "l", True),
+        ("h", "r", True),
+        ("MAE/naive", "r", False),
+        ("pinb/naive", "r", True),
+        ("p pinb", "r", True),
+        ("cov90", "r", True),
+    ]
+    rows = []
     for fold in folds:  # as the backtest manifest lists them
         metrics = fold_metrics[str(fold["index"])]
         model = metrics[headline_scope(metrics)]["model"]
@@ -252,52 +317,67 @@ def folds_table(folds, fold_metrics: dict) -> Table:
             m = model[horizon]
             first = horizon == shown[0]
             fit = f"{fold['epochs_run']} ep" if fold["refit"] else "reused"
-            table.add_row(
-                str(fold["index"]) if first else "",
-                str(fold["origins"]) if first else "",
-                fold["cutoff"] if first else "",
-                fold["last_origin"] if first else "",
-                fit if first else "",
-                horizon.removeprefix("h"),
-                _cell(m, "mae_vs_naive"),
-                _cell(m, "pinball_vs_naive"),
-                _p_value(m, "dm_pinball_p"),
-                _cell(m, "coverage_90", 3),
+            rows.append(
+                [
+                    str(fold["index"]) if first else "",
+                    str(fold["origins"]) if first else "",
+                    fold["cutoff"] if first else "",
+                    fold["last_origin"] if first else "",
+                    fit if first else "",
+                    horizon.removeprefix("h"),
+                    _cell(m, "mae_vs_naive"),
+                    _cell(m, "pinball_vs_naive"),
+                    _p_value(m, "dm_pinball_p"),
+                    _cell(m, "coverage_90", 3),
+                ]
             )
-    return table
+    return _build("folds (model vs naive; first scope)", columns, rows, wide)
 
 
-def mcs_table(mcs: dict, size: float = 0.05) -> Table:
-    """Model Confidence Set p-values per horizon; * marks the forecasters inside the set."""
-    names = list(next(iter(mcs.values())))
-    table = Table(title=f"Model Confidence Set p-values (pinball loss; * = in the {1 - size:.0%} set)")
-    table.add_column("h", justify="right")
-    for name in names:
-        table.add_column(name, justify="right")
-    for horizon, pvalues in mcs.items():
-        cells = [f"{pvalues[n]:.3f}{'*' if pvalues[n] > size else ' '}" for n in names]
-        table.add_row(horizon.removeprefix("h"), *cells)
-    return table
+def mcs_table(mcs: dict, size: float = 0.05, wide: bool = False) -> Table:
+    """Model Confidence Set p-values, a row per forecaster and a column per horizon; * marks the
+    forecasters inside the set."""
+    horizons = list(mcs)
+    names = list(mcs[horizons[0]])
+    columns = [("forecaster", "l", True), *((h, "r", True) for h in horizons)]
+    rows = [
+        [name, *(f"{mcs[h][name]:.3f}{'*' if mcs[h][name] > size else ' '}" for h in horizons)]
+        for name in names
+    ]
+    title = f"Model Confidence Set p-values (pinball loss; * = in the {1 - size:.0%} set)"
+    return _build(title, columns, rows, wide)
 
 
-def backtests_table(root: Path, found) -> Table:
-    table = Table(title=f"backtests in {root}")
-    for name in ("backtest", "created", "tickers", "H", "folds", "MAE/naive", "pinball/naive", "cov90"):
-        wide = max(len(b.backtest_id) for b in found) if name == "backtest" else None
-        table.add_column(name, no_wrap=name == "backtest", min_width=wide)
+def backtests_table(root: Path, found, wide: bool = False) -> Table:
+    columns = [
+        ("backtest", "l", True),
+        ("created", "l", False),
+        ("tickers", "l", False),
+        ("H", "r", True),
+        ("folds", "r", True),
+        ("MAE/naive", "r", False),
+        ("pinb/naive", "r", True),
+        ("cov90", "r", True),
+    ]
+    rows = []
     for backtest in found:
         manifest = backtest.manifest
         plan = manifest["plan"]
-        table.add_row(
-            backtest.backtest_id,
-            instant(manifest["created_at"]),
-            ",".join(manifest["tickers"]),
-            str(manifest["horizon"]),
-            f"{plan['folds']} x {plan['step']}",
-            _cell(manifest["headline"], "mae_vs_naive"),
-            _cell(manifest["headline"], "pinball_vs_naive"),
-            _cell(manifest["headline"], "coverage_90", 3),
+        rows.append(
+            [
+                backtest.backtest_id,
+                instant(manifest["created_at"]),
+                ",".join(manifest["tickers"]),
+                str(manifest["horizon"]),
+                f"{plan['folds']} x {plan['step']}",
+                _cell(manifest["headline"], "mae_vs_naive"),
+                _cell(manifest["headline"], "pinball_vs_naive"),
+                _cell(manifest["headline"], "coverage_90", 3),
+            ]
         )
+    table = _build(f"backtests in {root}", columns, rows, wide)
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max(len(b.backtest_id) for b in found)
     return table
 
 
@@ -309,21 +389,27 @@ def _p(value) -> str:
     return "-" if value is None else ("<0.001" if value < 0.001 else f"{value:.3f}")
 
 
-def leaderboard_tables(board: dict, horizons: list[str] | None = None) -> list[Table]:
+def leaderboard_tables(board: dict, horizons: list[str] | None = None, wide: bool = False) -> list[Table]:
     """One table per horizon, rows sorted by the chosen loss (best first), with DM p-values."""
+    columns = [
+        ("#", "r", True),
+        ("forecaster", "l", True),
+        ("MAE/naive", "r", True),
+        ("pinb/naive", "r", True),
+        ("CRPS/naive", "r", False),
+        ("cov90", "r", True),
+        ("fit s", "r", False),
+        ("s/epoch", "r", False),
+        ("params", "r", False),
+        ("p naive", "r", True),
+        ("p best", "r", True),
+    ]
     tables = []
-    for horizon, rows in board["horizons"].items():
+    for horizon, ranked in board["horizons"].items():
         if horizons and horizon not in horizons:
             continue
-        table = Table(
-            title=f"{horizon}: sorted by {board['by']} ({board['scope']}); "
-            f"p: Diebold-Mariano (HLN) on {board['loss_tested']} loss"
-        )
-        columns = ("#", "forecaster", "MAE/naive", "pinball/naive", "CRPS/naive", "cov90", "fit s", "s/epoch")
-        for name in (*columns, "params", "p vs naive", "p vs best"):
-            table.add_column(name, justify="left" if name == "forecaster" else "right")
-        for rank, row in enumerate(rows, start=1):
-            table.add_row(
+        rows = [
+            [
                 str(rank),
                 row["forecaster"],
                 _number(row["mae_vs_naive"], 4),
@@ -335,6 +421,12 @@ def leaderboard_tables(board: dict, horizons: list[str] | None = None) -> list[T
                 "-" if row["parameters"] is None else f"{row['parameters']:,}",
                 _p(row["p_vs_naive"]),
                 _p(row["p_vs_best"]),
-            )
-        tables.append(table)
+            ]
+            for rank, row in enumerate(ranked, start=1)
+        ]
+        title = (
+            f"{horizon}: sorted by {board['by']} ({board['scope']}); "
+            f"p: Diebold-Mariano (HLN) on {board['loss_tested']} loss"
+        )
+        tables.append(_build(title, columns, rows, wide))
     return tables

@@ -18,6 +18,7 @@ from stockrnn.cli.app import (
     log,
     print_json,
     say,
+    state,
 )
 
 
@@ -83,7 +84,7 @@ def track(
     elif tracked.summary.empty:
         say(f"no forecasts to score under {paths.forecasts_dir(out)}; `stockrnn predict` writes them")
     else:
-        for table in render.track_tables(tracked.summary):
+        for table in render.track_tables(tracked.summary, wide=state.wide):
             say(table)
         say(f"per-forecast scores in {target}")
     if alert is not None:
