@@ -152,7 +152,9 @@ def test_network_error_is_retried_then_reported(cli, store, sample_prices, offli
     result = cli("fetch", "GOOG", "--store", store.root)
 
     assert result.exit_code == 75
-    assert "GOOG (failed)" in result.stderr
+    assert result.stderr.endswith(
+        "Error: Yahoo unreachable: no connection; nothing fetched (1 ticker(s)); the next run catches up\n"
+    )
     assert len(offline_yahoo.sleeps) == 4
     assert not store.has("GOOG")
 
@@ -320,11 +322,15 @@ def test_an_unreachable_yahoo_trips_the_breaker_after_two_tickers_and_exits_75(
     assert result.exit_code == 75
     assert {symbol for symbol, _ in offline_yahoo.chart_requests} == {"GOOG", "KO"}  # the rest never tried
     assert len(offline_yahoo.sleeps) == 8  # two tickers' retries, not five
-    assert "5 of 5 tickers not stored" in result.stderr
     assert "yahoo is unreachable; not trying the other 3 ticker(s)" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Yahoo unreachable: no connection; nothing fetched (5 ticker(s)); the next run catches up"
+    )
 
 
-def test_a_name_that_does_not_resolve_trips_the_breaker_at_once(cli, store, sample_prices, offline_yahoo):
+def test_a_name_that_does_not_resolve_trips_the_breaker_at_once(
+    cli, store, sample_prices, offline_yahoo, tmp_path
+):
     for name in ("GOOG", "KO"):
         offline_yahoo.histories[name] = sample_prices(name)
         offline_yahoo.faults[name] = [
@@ -332,9 +338,17 @@ def test_a_name_that_does_not_resolve_trips_the_breaker_at_once(cli, store, samp
                 "NameResolutionError: Failed to resolve 'query2.finance.yahoo.com'"
             )
         ] * 100
-    result = cli("fetch", "GOOG", "KO", "--store", store.root)
+    result = cli("--quiet", "--log-file", tmp_path / "log", "fetch", "GOOG", "KO", "--store", store.root)
     assert result.exit_code == 75
     assert {symbol for symbol, _ in offline_yahoo.chart_requests} == {"GOOG"}
+    assert offline_yahoo.sleeps == []  # no DNS: no retries, the run ends at once
+    assert result.stderr == (  # what cron mails: the cause, once
+        "Error: Yahoo unreachable: host name does not resolve; nothing fetched (2 ticker(s)); "
+        "the next run catches up\n"
+    )
+    log = (tmp_path / "log").read_text()
+    assert log.count("fetch GOOG: failed") == 1 and log.count("fetch KO: not tried") == 1
+    assert "retrying" not in log
 
 
 def test_the_breaker_stays_closed_once_a_ticker_was_fetched(cli, store, sample_prices, offline_yahoo):

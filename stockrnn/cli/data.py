@@ -82,6 +82,12 @@ def fetch(
             f" ({o.message})" if o.message else "",
         )
     failed = [o for o in outcomes if not o.ok]
+    causes = {o.unreachable for o in outcomes}
+    if failed and len(causes) == 1 and "" not in causes:  # offline: one cause, said once
+        raise TemporaryError(
+            f"Yahoo unreachable: {causes.pop()}; nothing fetched ({len(outcomes)} ticker(s)); "
+            "the next run catches up"
+        )
     if failed:
         if not state.quiet:  # cron mail under --quiet is the one Error line naming the failed tickers
             stderr.print(render.fetch_table(outcomes))

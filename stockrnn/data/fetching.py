@@ -44,6 +44,7 @@ class FetchOutcome:
     first: pd.Timestamp | None = None
     last: pd.Timestamp | None = None
     message: str = ""
+    unreachable: str = ""  # why the source could not be reached at all (then nothing was fetched)
 
     @property
     def ok(self) -> bool:
@@ -132,13 +133,14 @@ def fetch_tickers(
         try:
             outcomes.append(fetch_one(store, source, ticker, start, end, exchange, now))
         except Unreachable as exc:
-            outcomes.append(FetchOutcome(ticker, "failed", message=str(exc)))
+            cause = "host name does not resolve" if exc.name_not_resolved else "no connection"
+            outcomes.append(FetchOutcome(ticker, "failed", message=str(exc), unreachable=cause))
             unreachable += 1
             nothing_worked = unreachable == len(outcomes)
             if nothing_worked and (exc.name_not_resolved or unreachable >= BREAKER_FAILURES):
                 rest = tickers[position + 1 :]
-                reason = f"not tried: {source.name} unreachable ({exc})"
-                outcomes += [FetchOutcome(t, "failed", message=reason) for t in rest]
+                reason = f"not tried: {source.name} unreachable ({cause})"
+                outcomes += [FetchOutcome(t, "not tried", message=reason, unreachable=cause) for t in rest]
                 if rest:
                     log.warning(
                         "%s is unreachable; not trying the other %d ticker(s)", source.name, len(rest)

@@ -35,7 +35,11 @@ class _Transient(Exception):
 
 
 class _Unreachable(_Transient):
-    """No connection at all: refused, no route, or the host name did not resolve."""
+    """No connection at all: refused or no route (worth a retry: the link may come back)."""
+
+
+class _Unresolvable(Exception):
+    """The host name did not resolve: no DNS means no network here; retrying only costs time."""
 
 
 # How requests, urllib3 and curl_cffi word a name that did not resolve.
@@ -90,6 +94,8 @@ def _classify(exc: BaseException) -> BaseException:
     if isinstance(exc, YFRateLimitError):
         return _Transient("rate limited by Yahoo (HTTP 429)")
     if _is_connection_failure(exc):
+        if any(text in str(exc) for text in NAME_NOT_RESOLVED):
+            return _Unresolvable("host name does not resolve")
         return _Unreachable(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, (OSError, ValueError, KeyError, TypeError)):
         # requests' and curl_cffi's network errors are OSErrors; a truncated or malformed
@@ -177,11 +183,13 @@ class YahooSource:
         )
         try:
             bars = retrying(self._download_once, ticker, start, end)
+        except _Unresolvable as exc:
+            raise Unreachable(f"{ticker}: {exc}", name_not_resolved=True) from None
         except RetryError as exc:
             last = exc.last_attempt.exception()
             message = f"{ticker}: {last} (gave up after {exc.last_attempt.attempt_number} attempts)"
             if isinstance(last, _Unreachable):
-                raise Unreachable(message, any(text in str(last) for text in NAME_NOT_RESOLVED)) from None
+                raise Unreachable(message) from None
             raise TemporaryError(message) from None
         return self._to_store_schema(ticker, bars)
 
