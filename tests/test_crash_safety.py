@@ -273,6 +273,6 @@ def test_the_campaign_kills_at_least_fifty_times(pristine, tmp_path):
 
 def test_reading_forecasts_ignores_a_killed_writers_temp_file(pristine, tmp_path):
     folders = pristine.copy_to(tmp_path / "tmpfile")
-    [partition] = [p for p in folders.forecasts.iterdir() if p.is_dir()]
+    [partition] = [p for p in folders.forecasts.iterdir() if p.name.startswith("asof=")]
     (partition / ".junk.parquet.abc.tmp").write_bytes(b"PAR1 half a file")
     assert sorted(read_forecasts(folders.forecasts)["ticker"]) == ["KO"]

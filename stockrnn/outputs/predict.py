@@ -98,7 +98,7 @@ def forecast_frame(
     network = NetworkForecaster(
         model, lookback, manifest.horizon, manifest.levels, config.features.min_history
     )
-    every = _raw_forecasts(network, panel, history, ends, run.run_id, cache_root)
+    every, keep_for_tomorrow = _raw_forecasts(network, panel, history, ends, run.run_id, cache_root)
     raw = every.take(np.arange(len(history), len(history) + len(ends)))
     support = np.zeros((len(ends), manifest.horizon), dtype=np.int64)
     if online:
@@ -119,6 +119,7 @@ def forecast_frame(
             f"run {run.run_id} gives non-finite forecasts for {', '.join(bad)}; its weights or scalers are "
             "damaged: retrain (nothing was written)"
         )
+    keep_for_tomorrow()  # only forecasts that passed the checks above are cached
     frame = forecast_rows(run, config.model.label, exchange, panel, ends, forecast)
     frame["calibration_support"] = support.ravel()  # resolved forecasts the offsets rest on; 0: split
     if network.attention is not None:
@@ -131,13 +132,14 @@ def forecast_frame(
 
 def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray, run_id: str, cache_root):
     """Raw forecasts at `history` then `ends`, in one batched forward pass over tonight's windows and
-    the history windows no earlier night forecast (all of them without a cache)."""
+    the history windows no earlier night forecast (all of them without a cache); and the function
+    that keeps them in the cache for the next night."""
     from stockrnn.forecasters.quantiles import Forecast
     from stockrnn.outputs import forecast_cache
 
     every = np.concatenate([history, ends])
     if cache_root is None or len(history) == 0:
-        return network.predict(panel, every)
+        return network.predict(panel, every), lambda: None
     path = forecast_cache.cache_file(cache_root, run_id)
     keys = [
         (panel.tickers[i], d)
@@ -155,8 +157,8 @@ def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray,
     values = values.astype(fresh.values.dtype)
     values[~hit] = fresh.values
     log.debug("forecast cache: %d of %d history windows reused", int(hit.sum()), len(history))
-    forecast_cache.save(path, Path(cache_root), keys, fingerprints, values, network.levels)
-    return Forecast(fresh.levels, values)
+    keep = lambda: forecast_cache.save(path, Path(cache_root), keys, fingerprints, values, network.levels)  # noqa: E731
+    return Forecast(fresh.levels, values), keep
 
 
 def _history_ends(panel: Panel, ends: np.ndarray, count: int, floor: int) -> np.ndarray:

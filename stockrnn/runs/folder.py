@@ -190,7 +190,8 @@ def resolve_run_id(runs_root: Path, name: str) -> str:
     if not finished:
         hint = f" ({len(broken)} broken: `stockrnn runs` says why)" if broken else ""
         hint += f" ({len(runs)} interrupted: name one by its id)" if runs else ""
-        raise MissingInputError(f"no finished runs in {runs_root}{hint}; train one with `stockrnn train`")
+        which = "finished runs" if runs else "runs"
+        raise MissingInputError(f"no {which} in {runs_root}{hint}; train one with `stockrnn train`")
     newest = max(finished, key=lambda run: order_key(run.run_id, run.manifest.created_at))
     for name, reason in broken:
         if order_key(name) > order_key(newest.run_id):
