@@ -58,12 +58,42 @@ def test_one_epoch_is_singular_and_no_change_has_no_direction(cli, store, tmp_pa
     store.write("SYN", prices_from_returns(ar1_returns(400, phi=0.2)), origin="test")
     tiny = ["--set", "features.lookback=10", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
     result = cli(
-        "train", "--ticker", "SYN", "--epochs", "1", *tiny, "--store", store.root, "--runs", tmp_path / "r"
+        "--wide",
+        "train",
+        "--ticker",
+        "SYN",
+        "--epochs",
+        "1",
+        *tiny,
+        "--store",
+        store.root,
+        "--runs",
+        tmp_path / "r",
     )
     assert result.exit_code == 0, result.stderr
     assert ", up to 1 epoch\n" in result.stderr
     metrics = json.loads(next((tmp_path / "r").glob("*/metrics.json")).read_text())["SYN"]
     assert metrics["naive"]["h1"]["direction"] is None and metrics["ewma"]["h1"]["direction"] is None
     assert 0 <= metrics["model"]["h1"]["direction"] <= 1
-    row = next(line for line in result.stdout.splitlines() if "│ ewma" in line)
+    row = next(line for line in result.stdout.splitlines() if "│   ewma" in line)
     assert "n/a" in row
+
+
+def test_markup_in_a_user_path_prints_as_written_and_breaks_nothing(cli, store, tmp_path):
+    """Rich would read `[/x]` as a closing tag (MarkupError, exit 1 after the output was written)
+    and drop `[prod]` as a style: user text is printed as written."""
+    store.write("SYN", prices_from_returns(ar1_returns(400, phi=0.2)), origin="test")
+    odd = tmp_path / "we[/x]ird [prod]"
+    tiny = ["--set", "features.lookback=10", "--set", "model.hidden_size=8", "--set", "model.num_layers=1"]
+    trained = cli(
+        "train", "--ticker", "SYN", "--epochs", "1", *tiny, "--store", store.root, "--runs", odd / "runs"
+    )
+    assert trained.exit_code == 0, trained.stderr
+    assert f"saved to {odd / 'runs'}" in trained.stdout
+    predicted = cli(
+        "predict", "--allow-stale", "--store", store.root, "--runs", odd / "runs", "--out", odd / "out"
+    )
+    assert predicted.exit_code == 0, predicted.stderr
+    assert f"written to {odd / 'out'}" in predicted.stdout
+    listing = cli("runs", "--runs", odd / "runs")
+    assert listing.exit_code == 0 and f"runs in {odd / 'runs'}" in listing.stdout

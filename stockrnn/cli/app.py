@@ -30,9 +30,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
 )
-# Off a terminal rich would wrap tables at 80 columns; logs and pipes read better wider.
-stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# Off a terminal rich would wrap tables at 80 columns; logs and pipes read better wider. No markup:
+# paths, ids and names are the user's text, and `[/x]` in one must print as written.
+stdout = Console(highlight=False, soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 160)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 log = logging.getLogger("stockrnn")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -39,7 +38,7 @@ def store_table(root: Path, summaries) -> Table:
             str(s.rows),
             s.first.date().isoformat(),
             s.last.date().isoformat(),
-            escape(s.source),
+            s.source,
             instant(s.fetched_at),
         ]
         for s in summaries
@@ -61,7 +60,7 @@ def _build(title: str, columns: list[tuple[str, str, bool]], rows: list, wide: b
     column, or None for a section break). The default view keeps the columns marked for it, so the
     table fits 80 terminal columns; `wide` keeps every one. Cells fold, never end in an ellipsis."""
     keep = [i for i, (_, _, default) in enumerate(columns) if wide or default]
-    table = Table(title=escape(title), **options)  # user text (paths, ids, names) is never markup
+    table = Table(title=Text(title), **options)  # as Text: user text (paths, ids, names) is never markup
     for i in keep:
         name, justify, _ = columns[i]
         table.add_column(name, justify="left" if justify == "l" else "right", overflow="fold")
@@ -69,7 +68,7 @@ def _build(title: str, columns: list[tuple[str, str, bool]], rows: list, wide: b
         if row is None:
             table.add_section()
         else:
-            table.add_row(*(escape(row[i]) if isinstance(row[i], str) else row[i] for i in keep))
+            table.add_row(*(Text(row[i]) if isinstance(row[i], str) else row[i] for i in keep))
     return table
 
 
