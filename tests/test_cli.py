@@ -55,6 +55,7 @@ def test_unknown_option_is_a_usage_error_exit_2(cli):
 
 
 def test_empty_store_listing_exits_66(cli, tmp_path):
+    (tmp_path / "empty").mkdir()  # a folder that is not there is named as missing (test_newcomer)
     result = cli("store", "--store", tmp_path / "empty")
     assert result.exit_code == 66
     assert result.stderr == f"Error: the store {tmp_path / 'empty'} is empty; run `stockrnn fetch` first\n"
