@@ -1,5 +1,6 @@
 # stockrnn: `make help` lists the targets. `make demo` and `make test` work on a fresh clone.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,11 +14,17 @@ DEMO_DIR ?= .demo
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
+# pip says what it is doing (one line per package, no bars): a first install takes minutes.
+PIP_INSTALL := $(PY) -m pip install --progress-bar off --disable-pip-version-check
 $(VENV)/.installed: pyproject.toml
+	@echo "== creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PIP_INSTALL) --quiet --upgrade pip
+	@echo "== installing torch $(TORCH_VERSION) (the CPU wheel, about 200 MB; a minute or two)"
+	$(PIP_INSTALL) torch==$(TORCH_VERSION) | { grep -E "^(Collecting|Successfully|Requirement already)" || true; }
+	@echo "== installing stockrnn and its libraries (pandas, yfinance, arch, scikit-learn, ...)"
+	$(PIP_INSTALL) -e ".[dev]" | { grep -E "^(Collecting|Successfully)" || true; }
+	$(PY) -c "import torch, stockrnn.api"
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv: the pinned CPU torch first, then stockrnn with dev tools

@@ -210,6 +210,7 @@ def train(
     on_batch=None,
     discard_on_interrupt: bool = False,
     challenge: str | None = None,
+    on_step=None,
 ) -> Run | None:
     """Train `config` on `prices`, score it against the baselines on the test split and save the run.
 
@@ -219,7 +220,14 @@ def train(
     from stockrnn.studies.train import train as train_and_save
 
     outcome = train_and_save(
-        config, _prices(prices), _runs_root(runs), on_epoch, on_batch, discard_on_interrupt, challenge
+        config,
+        _prices(prices),
+        _runs_root(runs),
+        on_epoch,
+        on_batch,
+        discard_on_interrupt,
+        challenge,
+        on_step,
     )
     return None if outcome is None else Run(load_run(outcome.path.parent, outcome.run_id))
 
@@ -275,6 +283,7 @@ def backtest(
     mcs: bool = False,
     on_fold=None,
     on_epoch=None,
+    on_step=None,
 ) -> Backtest:
     """Re-fit `config` through time (`folds` folds of `step` origins each, the newest last), score every
     origin against the baselines, and save the backtest folder beside the runs."""
@@ -282,7 +291,9 @@ def backtest(
     from stockrnn.studies.walkforward import BacktestPlan
 
     plan = BacktestPlan(folds, step, val_sessions, window, refit, warm_start, mcs)
-    outcome = walk_forward_and_save(config, _prices(prices), _runs_root(runs), plan, on_fold, on_epoch)
+    outcome = walk_forward_and_save(
+        config, _prices(prices), _runs_root(runs), plan, on_fold, on_epoch, on_step
+    )
     return Backtest.load(outcome.backtest_id, outcome.path.parent.parent)
 
 

@@ -65,12 +65,18 @@ def test_train_without_terminal_prints_plain_epoch_lines_and_the_table(cli, fold
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
     assert lines[0].startswith("training gru on SYN from ")  # cron logs say what starts
+    assert lines[1] == "reading prices and computing features for 1 ticker(s)"  # each step says so
     # 300 sessions leave 58 test origins: too few to mean much, and the run says so.
-    assert lines[1] == (
+    assert lines[2] == (
         "WARNING stockrnn: the test split has only 58 forecast origins; its scores are mostly noise "
         "(fetch more history or use `stockrnn backtest`)"
     )
-    assert lines[2].startswith("epoch 1/2 train_loss=")
+    assert lines[3].startswith("training gru: ") and lines[3].endswith(" validation windows")
+    assert lines[4].startswith("epoch 1/2 train_loss=")
+    assert lines[6:] == [
+        "fitting the baselines (naive, drift, EWMA, GARCH per ticker, ridge, DLinear)",
+        "calibrating and scoring every forecaster on 58 test origins",
+    ]
     assert "\x1b[" not in result.stdout + result.stderr
     assert "linear_ar" in result.stdout and "MAE/naive" in result.stdout and "cov90" in result.stdout
 

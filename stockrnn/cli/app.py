@@ -272,6 +272,19 @@ def epoch_reporter(json_output: bool):
     return progress, on_epoch, on_batch
 
 
+def step_reporter(progress):
+    """One line per step of a long command (reading prices, training, scoring, saving), so that a
+    person or a log never waits on silence: above the bar on a terminal, on stderr otherwise."""
+    if state.quiet:
+        return lambda message: log.info("%s", message)
+
+    def on_step(message: str) -> None:
+        log.info("%s", message)
+        (progress.console if progress is not None else stderr).print(message)
+
+    return on_step
+
+
 def config_from_options(
     config_file: Path | None,
     overrides: list[str],

@@ -26,6 +26,7 @@ from stockrnn.cli.app import (
     state,
     stderr,
     stdout,
+    step_reporter,
 )
 
 
@@ -131,6 +132,7 @@ def backtest(
             mcs=mcs,
             on_fold=on_fold,
             on_epoch=on_epoch,
+            on_step=None if json_output else step_reporter(progress),
         )
     log.info("backtest %s saved", done.id)
     scores, folds_run = done.scores, done.manifest["folds"]

@@ -32,6 +32,7 @@ from stockrnn.cli.app import (
     showing,
     state,
     stderr,
+    step_reporter,
 )
 
 
@@ -115,6 +116,7 @@ def train(
             on_batch=on_batch,
             discard_on_interrupt=discard_on_interrupt,
             challenge=challenge,
+            on_step=step_reporter(progress),
         )
     if run is None:
         return  # a torchrun rank other than 0: rank 0 wrote the run

@@ -126,7 +126,9 @@ class BacktestOutcome:
     device: str
 
 
-def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=None, on_epoch=None):
+def backtest(
+    config: Config, store: PriceStore, runs_root: Path, plan, on_fold=None, on_epoch=None, on_step=None
+):
     """Walk forward over the stored history (see walkforward.py) and save the backtest folder."""
     from stockrnn.data.store import normalize_ticker
     from stockrnn.dataset.prepare import load_feature_frames
@@ -134,12 +136,14 @@ def backtest(config: Config, store: PriceStore, runs_root: Path, plan, on_fold=N
     from stockrnn.studies.walkforward import run_backtest
 
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
+    if on_step:
+        on_step(f"reading prices and computing features for {len(tickers)} ticker(s)")
     frames, names = load_feature_frames(
         store, tickers, None, config.features.target, inputs=config.features.inputs
     )
     ensure_writable(Path(runs_root))
     device = resolve_device(config.training.device)
-    result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch)
+    result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch, on_step)
     backtest_id = new_backtest_id(config.model.label, tickers, plan.folds, plan.step)
     last_target = pd.Timestamp(result.panel.dates.max())
     manifest = {

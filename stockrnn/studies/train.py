@@ -47,6 +47,7 @@ def train(
     on_batch=None,
     discard_on_interrupt: bool = False,
     challenge: str | None = None,
+    on_step=None,
 ) -> TrainOutcome | None:
     """Train, score against the baselines and save the run; None on a torchrun rank other than 0.
 
@@ -63,6 +64,8 @@ def train(
     from stockrnn.forecasters.network import NetworkForecaster
     from stockrnn.forecasters.training import resolve_device
 
+    step = on_step or (lambda message: None)  # what the command is doing, for a person waiting
+    step(f"reading prices and computing features for {len(config.data.tickers)} ticker(s)")
     data = prepare_training_data(config, store)
     ensure_writable(Path(runs_root))  # before the training, not after it
     incumbent = _incumbent(Path(runs_root), challenge) if challenge else None
@@ -80,6 +83,10 @@ def train(
     torch.manual_seed(config.training.seed)
     network = NetworkForecaster.from_config(config, len(data.feature_names), data.horizon, data.levels)
     try:
+        step(
+            f"training {config.model.label}: {len(data.train_ends):,} training and "
+            f"{len(data.val_ends):,} validation windows"
+        )
         network.fit(data.fit_data, config.training, device, on_epoch, on_batch, world)
         if not world.is_main:
             return None  # rank 0 evaluates and writes the run
@@ -87,7 +94,9 @@ def train(
         signum = network.result.interrupted_by
         if signum is not None and discard_on_interrupt:
             raise Interrupted(signum, "nothing saved (--discard-on-interrupt)")
-        outcome = _evaluate_and_save(config, runs_root, data, device, network, store, incumbent, challenge)
+        outcome = _evaluate_and_save(
+            config, runs_root, data, device, network, store, incumbent, challenge, step
+        )
         if signum is not None:
             result = network.result
             raise Interrupted(
@@ -133,11 +142,14 @@ def _evaluate_and_save(
     store=None,
     incumbent: RunFolder | None = None,
     challenged: str | None = None,
+    step=lambda message: None,
 ):
     from stockrnn.forecasters.models import parameter_count
     from stockrnn.forecasters.registry import fit_baselines
 
+    step("fitting the baselines (naive, drift, EWMA, GARCH per ticker, ridge, DLinear)")
     forecasters = {network.name: network, **fit_baselines(data.fit_data)}
+    step(f"calibrating and scoring every forecaster on {len(data.test_ends):,} test origins")
     offsets = (
         calibrate(data.fit_data, forecasters) if config.model.conformal and not config.model.is_point else {}
     )
@@ -145,6 +157,7 @@ def _evaluate_and_save(
     result = network.result
     verdict = None
     if challenged:
+        step(f"scoring the challenge against {challenged}")
         verdict = _verdict(incumbent, store, data, scored, result.interrupted_by is not None)
 
     run_id = new_run_id(config.model.label, data.tickers)

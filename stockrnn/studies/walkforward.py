@@ -129,6 +129,7 @@ def run_backtest(
     device,
     on_fold: Callable[[Fold, int], None] | None = None,
     on_epoch=None,
+    on_step=None,
 ) -> BacktestResult:
     """Fit and forecast fold by fold; score every forecaster on all folds' origins together."""
     import torch
@@ -149,6 +150,13 @@ def run_backtest(
     for k, fold in enumerate(folds):
         started = time.perf_counter()
         fold.seed = config.training.seed + k
+        if on_step:
+            what = (
+                f"training on sessions up to {fold.train_end}"
+                if fold.refit
+                else "forecasting with the last fit"
+            )
+            on_step(f"fold {fold.index}/{len(folds)}: {what}")
         if fold.refit:
             train_start = pd.Timestamp(fold.train_start) if fold.train_start else None
             panel = build_panel(
