@@ -34,6 +34,8 @@ def _train(tmp_path, store, *extra):
     )  # fmt: skip
     starting = process.stderr.readline()
     assert starting.startswith("training gru on SYN"), starting
+    assert process.stderr.readline() == "reading prices and computing features for 1 ticker(s)\n"
+    assert process.stderr.readline().startswith("training gru: ")  # the windows it trains on
     return process
 
 

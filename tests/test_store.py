@@ -86,7 +86,8 @@ def test_write_leaves_no_temporary_files(store, sample_prices):
     assert files == ["part-0.parquet"]
 
 
-def test_reading_an_absent_ticker_names_it_and_the_fix(store):
+def test_reading_an_absent_ticker_names_it_and_the_fix(store, sample_prices):
+    store.write("KO", sample_prices("KO"), origin="test")
     with pytest.raises(MissingInputError, match=r"ticker MSFT is not in the store .*stockrnn fetch MSFT"):
         store.read("MSFT")
 
