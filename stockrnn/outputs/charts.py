@@ -43,8 +43,11 @@ def fan_chart(
     naive: float,
     actual: np.ndarray | None = None,
 ) -> bytes:
-    """Recent prices, then the forecast's median and its central intervals to H sessions."""
+    """Recent prices, then the forecast's median and its central intervals to H sessions: zoomed to
+    the last max(3H, 20) closes, so the fan takes a readable share of the width."""
     figure, axes = _figure()
+    shown = max(3 * len(target_dates), 20)
+    history_dates, history_prices = history_dates[-shown:], history_prices[-shown:]
     axes.plot(history_dates, history_prices, color="black", linewidth=1.2, label="close")
     start_date, start_price = history_dates[-1], history_prices[-1]
     dates = np.concatenate([[start_date], target_dates])
@@ -59,7 +62,16 @@ def fan_chart(
             label=label,
         )
     axes.plot(dates, np.concatenate([[start_price], median]), color="tab:blue", linewidth=1.5, label="median")
-    axes.plot(dates, np.full(len(dates), naive), color="tab:gray", linestyle="--", linewidth=1, label="naive")
+    # Naive on top of the bands, in a colour the blue fan cannot swallow.
+    axes.plot(
+        dates,
+        np.full(len(dates), naive),
+        color="tab:orange",
+        linestyle="--",
+        linewidth=1.6,
+        zorder=5,
+        label="naive (no change)",
+    )
     if actual is not None and np.isfinite(actual).any():
         axes.plot(
             dates,
@@ -71,7 +83,7 @@ def fan_chart(
         )
     axes.set_title(title)
     axes.set_ylabel("price")
-    axes.legend(loc="upper left", fontsize=8)
+    _legend_outside(figure, axes)
     figure.autofmt_xdate()
     return _png(figure)
 
@@ -95,13 +107,13 @@ def ratio_chart(title: str, horizons: list[int], ratios: dict[str, list[float]],
     """Each forecaster's loss as a ratio to naive's, by horizon; below 1 beats naive."""
     figure, axes = _figure()
     axes.axhline(1.0, color="tab:gray", linestyle="--", linewidth=1)
-    for name, values in ratios.items():
-        axes.plot(horizons, values, marker="o", linewidth=2 if name == "model" else 1, label=name)
+    for (name, values), style in zip(ratios.items(), _styles(len(ratios)), strict=True):
+        axes.plot(horizons, values, linewidth=2 if name == "model" else 1.2, label=name, **style)
     axes.set_xticks(horizons)
     axes.set_xlabel("horizon (sessions)")
     axes.set_ylabel(ylabel)
     axes.set_title(title)
-    axes.legend(fontsize=8, ncol=3)
+    _legend_outside(figure, axes)
     return _png(figure)
 
 
@@ -113,24 +125,42 @@ def cumulative_chart(title: str, dates: np.ndarray, series: dict[str, np.ndarray
         axes.axvline(boundary, color="tab:gray", linestyle=":", linewidth=0.8)
     for label, values in series.items():
         axes.plot(dates, values, linewidth=1.2, label=label)
-    axes.set_ylabel("cumulative pinball loss, model - naive")
+    axes.set_ylabel("cumulative pinball loss, model - naive\n(log-return units)")
     axes.set_title(title)
-    axes.legend(fontsize=8)
+    _legend_outside(figure, axes)
     figure.autofmt_xdate()
     return _png(figure)
 
 
 def training_chart(title: str, histories: dict[str, list[dict]]) -> bytes:
     """Training (dashed) and validation (solid) loss by epoch, one colour per fit."""
+    from matplotlib.ticker import MaxNLocator
+
     figure, axes = _figure()
-    for (label, history), color in zip(histories.items(), _colors(len(histories)), strict=True):
+    for (label, history), style in zip(histories.items(), _styles(len(histories)), strict=True):
         epochs = [h["epoch"] for h in history]
-        axes.plot(epochs, [h["val_loss"] for h in history], color=color, linewidth=1.2, label=f"{label} val")
+        validation = [h["val_loss"] for h in history]
+        color = style["color"]
+        axes.plot(
+            epochs, validation, color=color, marker=style["marker"], markersize=3, linewidth=1.2, label=label
+        )
         axes.plot(epochs, [h["train_loss"] for h in history], color=color, linewidth=1, linestyle="--")
+        if validation:
+            best = int(np.argmin(validation))  # the epoch whose weights were kept
+            axes.scatter(
+                [epochs[best]],
+                [validation[best]],
+                color=color,
+                marker="*",
+                s=140,
+                zorder=5,
+                edgecolors="black",
+            )
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
-    axes.set_ylabel("loss (dashed: training)")
-    axes.set_title(title)
-    axes.legend(fontsize=8, ncol=2)
+    axes.set_ylabel("loss (solid: validation, dashed: training)")
+    axes.set_title(title + " (star: best epoch, kept)")
+    _legend_outside(figure, axes)
     return _png(figure)
 
 
@@ -146,6 +176,30 @@ def attention_chart(title: str, weights: list[list[float]]) -> bytes:
     axes.set_title(title)
     axes.legend(fontsize=8, ncol=5)
     return _png(figure)
+
+
+def _styles(count: int) -> list[dict]:
+    """A colour, marker and dash for each of `count` lines, no two alike: tab10's colours first,
+    then the same colours with other markers and dashes."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"].colors
+    markers = ("o", "s", "^", "D", "v", "P", "X", "*")
+    dashes = ("-", "--", "-.", ":")
+    return [
+        {
+            "color": palette[i % 10],
+            "marker": markers[(i // 10 + i) % len(markers)],
+            "linestyle": dashes[i // 10 % len(dashes)],
+        }
+        for i in range(count)
+    ]
+
+
+def _legend_outside(figure, axes) -> None:
+    """The legend right of the plot, never over the data; the figure grows to make room."""
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    figure.set_size_inches(WIDTH + 2.0, HEIGHT)
 
 
 def _colors(count: int) -> list:
@@ -180,6 +234,5 @@ def coverage_chart(
         )
     axes.set_ylabel("share of outcomes inside the interval")
     axes.set_title(title)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    figure.set_size_inches(WIDTH + 2.2, HEIGHT)
+    _legend_outside(figure, axes)
     return _png(figure)

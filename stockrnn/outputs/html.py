@@ -26,9 +26,9 @@ def headline_table(metrics: dict) -> str:
         for c in (
             "h",
             "MAE/naive",
-            "p",
+            "p MAE",
             "pinball/naive",
-            "p",
+            "p pinball",
             "CRPS/naive",
             "cov90",
             "best baseline",
@@ -55,7 +55,7 @@ def headline_table(metrics: dict) -> str:
 def folds_table(folds: list[dict], fold_metrics: dict) -> str:
     head = "".join(
         f"<th>{c}</th>"
-        for c in ("fold", "origins", "from", "to", "epochs", "h", "pinball/naive", "p", "cov90")
+        for c in ("fold", "origins", "from", "to", "epochs", "h", "pinball/naive", "p pinball", "cov90")
     )
     rows = []
     for fold in folds:
