@@ -417,10 +417,10 @@ def load_sample(store: str | Path | PriceStore | None = None, *, lock_timeout: f
 
 
 def write_forecasts(forecasts: pd.DataFrame, out: str | Path | None = None, lock_timeout: float = 30.0):
-    """Add `Run.predict`'s rows to the forecasts archive, one file per asof and run; the paths written."""
+    """Add `Run.predict`'s rows to the forecasts archive, one file per origin date and run; the paths written."""
     from stockrnn.outputs.forecast_archive import write_forecasts as write_archive
 
-    frame = forecasts.assign(asof=pd.to_datetime(forecasts["asof"]))
+    frame = forecasts.assign(origin_date=pd.to_datetime(forecasts["origin_date"]))
     return write_archive(frame, paths.forecasts_dir(None if out is None else Path(out)), lock_timeout)
 
 

@@ -276,11 +276,11 @@ FORECAST_COLUMNS = [
     "return_p05",
     "return_p50",
     "return_p95",
-    "model",
+    "model_name",
     "run_id",
     "created_at",
     "calibration_support",
-    "asof",
+    "origin_date",
 ]
 
 
@@ -306,7 +306,7 @@ def test_predict_writes_one_row_per_horizon_with_the_documented_schema(cli, fold
     assert list(written.columns) == FORECAST_COLUMNS
     assert written["horizon"].tolist() == [1, 2, 3]
     last = folders["store"].read("SYN")["date"].iloc[-1]
-    assert list(written["target_date"]) == list(sessions_after("XNYS", last, 3))
+    assert list(written["target_date"]) == list(sessions_after("XNYS", last, 3).date)  # dates, as stored
     assert (written["close_p05"] <= written["close_p50"]).all() and (
         written["close_p50"] <= written["close_p95"]
     ).all()

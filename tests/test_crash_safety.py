@@ -231,7 +231,7 @@ def forecast_rows(content: bytes) -> pd.DataFrame:
 
 
 def test_killed_predict_leaves_each_forecast_file_old_or_new_and_the_next_succeeds(cli, pristine, tmp_path):
-    """KO (store ends 2013) and JPM (2022) forecast into two asof partitions. Each partition file is
+    """KO (store ends 2013) and JPM (2022) forecast into two origin_date partitions. Each partition file is
     replaced atomically on its own, so a kill between the two leaves one new and one old."""
     before = visible_files(pristine.forecasts)
     outcomes = {"old": 0, "new": 0}
@@ -273,6 +273,6 @@ def test_the_campaign_kills_at_least_fifty_times(pristine, tmp_path):
 
 def test_reading_forecasts_ignores_a_killed_writers_temp_file(pristine, tmp_path):
     folders = pristine.copy_to(tmp_path / "tmpfile")
-    [partition] = [p for p in folders.forecasts.iterdir() if p.name.startswith("asof=")]
+    [partition] = [p for p in folders.forecasts.iterdir() if p.name.startswith("origin_date=")]
     (partition / ".junk.parquet.abc.tmp").write_bytes(b"PAR1 half a file")
     assert sorted(read_forecasts(folders.forecasts)["ticker"]) == ["KO"]

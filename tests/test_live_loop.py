@@ -159,14 +159,14 @@ def test_track_scores_resolved_forecasts_and_alerts_with_exit_79(cli, store, tmp
         rows.append(
             {
                 "ticker": "SYN",
-                "asof": dates.iloc[i],
-                "target_date": dates.iloc[i + 1],
+                "origin_date": dates.iloc[i],
+                "target_date": dates.iloc[i + 1].date(),
                 "horizon": 1,
                 "last_close": closes[i],
                 "return_p05": -0.0001,
                 "return_p50": 0.0,
                 "return_p95": 0.0001,
-                "model": "gru",
+                "model_name": "gru",
                 "run_id": "20260101-000000-gru-SYN",
                 "created_at": pd.Timestamp("2026-01-01", tz="UTC"),
             }
@@ -236,7 +236,7 @@ def test_a_simulated_month_of_nights_keeps_the_archive_the_scores_and_the_promot
 
     archive = stockrnn.read_forecasts(out)
     nights = full["SYN"]["date"].iloc[start : start + 20]
-    assert sorted(archive["asof"].unique()) == list(nights.dt.date)
+    assert sorted(archive["origin_date"].unique()) == list(nights.dt.date)
     assert len(archive) == 20 * len(TICKERS) * 2  # each night: every ticker, horizons 1 and 2
     scores = pd.read_parquet(runs / "track" / "scores.parquet")
     last = nights.iloc[-1]

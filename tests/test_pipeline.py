@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,6 +122,7 @@ def test_checkpoint_round_trip_reproduces_the_test_predictions(trained):
     val_ends = panel.window_ends(20, 1, pd.Timestamp(split.train_end), pd.Timestamp(split.val_end))
     prices = _model_forecast(run, panel, ends, val_ends).prices(panel.price[ends])  # (N, 1, Q)
     np.testing.assert_allclose(prices[:, 0, 3], stored["model"].to_numpy(), rtol=1e-9)
+    assert set(stored["target_date"].map(type)) == {datetime.date}  # session dates as dates
     np.testing.assert_allclose(prices[:, 0, 0], stored["model_p05"].to_numpy(), rtol=1e-9)
     assert len(stored) == run.manifest.windows["test"]
 
@@ -179,7 +182,7 @@ def test_predict_asof_a_past_night_is_bitwise_what_that_night_saw_whatever_came_
     that_night = forecast_frame(run, cut, None, NOW, allow_stale=True)
     replayed = forecast_frame(run, noisy, None, NOW, allow_stale=True, asof=asof)
     quantiles = [c for c in that_night.columns if c.startswith(("close_", "return_"))]
-    assert (replayed["asof"] == asof).all() and (replayed["calibration_support"] == 250).all()
+    assert (replayed["origin_date"] == asof).all() and (replayed["calibration_support"] == 250).all()
     pd.testing.assert_frame_equal(
         replayed[[*quantiles, "calibration_support"]],
         that_night[[*quantiles, "calibration_support"]],
@@ -222,14 +225,15 @@ def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp
     frame = forecast_frame(run, store, None, NOW, allow_stale=True)
     last = store.read("SYN")["date"].iloc[-1]
     syn = frame.set_index("ticker").loc["SYN"]
-    assert syn["asof"] == last
+    assert syn["origin_date"] == last
     from stockrnn.data.calendar import next_session
 
-    assert syn["target_date"] == next_session("XNYS", last)
+    assert syn["target_date"] == next_session("XNYS", last).date()  # a date, as in the store
     assert syn["predicted_close"] == pytest.approx(syn["last_close"] * np.exp(syn["predicted_return"]))
     out = tmp_path / "forecasts"
     write_forecasts(frame, out)
     write_forecasts(frame, out)
     written = read_forecasts(out)
     assert sorted(written["ticker"]) == ["ALT", "SYN"]
-    assert set(written["asof"]) == {last.date()}  # a date, not a string or a category
+    assert set(written["origin_date"]) == {last.date()}  # a date, not a string or a category
+    assert set(written["target_date"]) == {next_session("XNYS", last).date()}

@@ -57,7 +57,7 @@ def test_a_forecasts_partition_planted_as_a_link_is_not_written_through(cli, tra
     outside.mkdir()
     first = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts")
     assert first.exit_code == 0, first.stderr
-    [partition] = [p for p in (tmp / "forecasts").iterdir() if p.name.startswith("asof=")]
+    [partition] = [p for p in (tmp / "forecasts").iterdir() if p.name.startswith("origin_date=")]
     for file in partition.iterdir():
         file.unlink()
     partition.rmdir()

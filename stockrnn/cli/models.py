@@ -231,9 +231,8 @@ def predict(
     written = api.write_forecasts(frame, paths.forecasts_dir(out), lock_timeout)
     log.info("wrote %d forecasts to %s", len(frame), ", ".join(map(str, written)))
     if json_output:
-        rows = frame.assign(target_date=frame["target_date"].dt.date)
         print_json(
-            {"run_id": run.id, "files": [str(p) for p in written], "forecasts": rows.to_dict("records")}
+            {"run_id": run.id, "files": [str(p) for p in written], "forecasts": frame.to_dict("records")}
         )
         return
     table = render.forecasts_table(frame, run.id, wide=state.wide)

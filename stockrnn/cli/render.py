@@ -205,7 +205,7 @@ def forecasts_table(frame, run_id: str, wide: bool = False) -> Table:
     interval = f"{lower.removeprefix('close_')}..{upper.removeprefix('close_')}" if lower != upper else None
     columns = [
         ("ticker", "l", True),
-        ("asof", "l", False),
+        ("origin", "l", False),
         ("h", "r", True),
         ("target date", "l", True),
         ("last close", "r", False),
@@ -218,9 +218,9 @@ def forecasts_table(frame, run_id: str, wide: bool = False) -> Table:
     for row in frame.itertuples():
         cells = [
             row.ticker,
-            str(row.asof),
+            str(row.origin_date),
             str(row.horizon),
-            str(row.target_date.date()),
+            str(row.target_date),
             f"{row.last_close:.4f}",
             f"{row.predicted_close:.4f}",
             f"{row.predicted_return:+.5f}",
@@ -228,8 +228,8 @@ def forecasts_table(frame, run_id: str, wide: bool = False) -> Table:
         if interval:
             cells.append(f"{getattr(row, lower):.2f}..{getattr(row, upper):.2f}")
         rows.append(cells)
-    asofs = sorted({str(a) for a in frame["asof"]})
-    title = f"forecasts, run {run_id}, asof {', '.join(asofs)}"
+    origins = sorted({str(a) for a in frame["origin_date"]})
+    title = f"forecasts, run {run_id}, from {', '.join(origins)}"
     return _build(title, columns, rows, wide)
 
 

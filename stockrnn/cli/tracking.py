@@ -32,7 +32,7 @@ def track(
         help="Forecasts folder to score [default: $STOCKRNN_FORECASTS, else ~/.local/share/stockrnn/forecasts].",
     ),
     since: datetime | None = typer.Option(
-        None, "--since", formats=["%Y-%m-%d"], help="Only forecasts made on or after this asof."
+        None, "--since", formats=["%Y-%m-%d"], help="Only forecasts made from this session on (origin_date)."
     ),
     run_names: list[str] = typer.Option(
         [], "--run", help="Only this run's forecasts (repeatable; an id, `production` or `latest`)."

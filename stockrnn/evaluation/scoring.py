@@ -119,8 +119,9 @@ def predictions_frame(panel: Panel, ends: np.ndarray, forecasts: dict[str, Forec
     targets = target_rows(ends, horizon)  # (N, H)
     frame = pd.DataFrame(
         {
-            "origin_date": np.repeat(panel.dates[ends], horizon),
-            "date": panel.dates[targets].ravel(),
+            # Session dates as dates (Parquet date32), as in the store and the forecasts archive.
+            "origin_date": pd.DatetimeIndex(np.repeat(panel.dates[ends], horizon)).date,
+            "target_date": pd.DatetimeIndex(panel.dates[targets].ravel()).date,
             "ticker": np.repeat(np.asarray(panel.tickers)[panel.ticker_ids[ends]], horizon),
             "horizon": np.tile(np.arange(1, horizon + 1), len(ends)),
             "last_close": np.repeat(panel.price[ends], horizon),

@@ -1,8 +1,14 @@
-"""Forecast rows to Parquet, partitioned by `asof`: <out>/asof=YYYY-MM-DD/<run_id>.parquet.
+"""Forecast rows to Parquet, partitioned by the session they were made from:
+<out>/origin_date=YYYY-MM-DD/<run_id>.parquet.
 
-`asof` lives in the partition path only (hive style), so pyarrow.dataset, pandas, DuckDB and
-Polars read a year of nightly output as one table with an `asof` column. Re-running a forecast
-for the same asof and run replaces that run's rows for those tickers; nothing is duplicated.
+`origin_date` lives in the partition path only (hive style), so pyarrow.dataset, pandas, DuckDB and
+Polars read a year of nightly output as one table with an `origin_date` column. Session dates are
+dates (Parquet date32) here as in the store, the test predictions and the backtests, so the tables
+join without conversions; no column name needs quoting in SQL. Re-running a forecast for the same
+origin date and run replaces that run's rows for those tickers; nothing is duplicated.
+
+Archives written before 0.2 (partition `asof=`, columns `model` and a timestamp `target_date`)
+still read: `read_forecasts` maps them to today's names and types.
 """
 
 from __future__ import annotations
@@ -19,8 +25,13 @@ from stockrnn.io.locking import exclusive
 log = logging.getLogger("stockrnn")
 
 
-def partition_file(out_root: Path, asof: pd.Timestamp, run_id: str) -> Path:
-    return Path(out_root) / f"asof={pd.Timestamp(asof).date()}" / f"{run_id}.parquet"
+PARTITION = "origin_date"
+# Names before 0.2: `asof` is a reserved word in DuckDB, and `model` also named a median column.
+OLD_NAMES = {"asof": "origin_date", "model": "model_name"}
+
+
+def partition_file(out_root: Path, origin_date, run_id: str) -> Path:
+    return Path(out_root) / f"{PARTITION}={pd.Timestamp(origin_date).date()}" / f"{run_id}.parquet"
 
 
 def _readable_earlier(path: Path, columns: list[str]) -> pd.DataFrame | None:
@@ -53,9 +64,9 @@ def _readable_earlier(path: Path, columns: list[str]) -> pd.DataFrame | None:
 def write_forecasts(frame: pd.DataFrame, out_root: Path, lock_timeout: float = 30.0) -> list[Path]:
     written = []
     with exclusive(Path(out_root) / ".lock", lock_timeout, what=f"the forecasts folder {out_root}"):
-        for (asof, run_id), rows in frame.groupby(["asof", "run_id"], sort=True):
-            path = partition_file(out_root, asof, run_id)
-            rows = rows.drop(columns="asof")
+        for (origin_date, run_id), rows in frame.groupby([PARTITION, "run_id"], sort=True):
+            path = partition_file(out_root, origin_date, run_id)
+            rows = rows.drop(columns=PARTITION)
             kept = _readable_earlier(path, list(rows.columns))
             if kept is not None:
                 rows = pd.concat([kept[~kept["ticker"].isin(rows["ticker"])], rows], ignore_index=True)
@@ -65,32 +76,56 @@ def write_forecasts(frame: pd.DataFrame, out_root: Path, lock_timeout: float = 3
     return written
 
 
-def _partitioning():
+def _partitioning(key: str = PARTITION):
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    return ds.partitioning(pa.schema([("asof", pa.date32())]), flavor="hive")
+    return ds.partitioning(pa.schema([(key, pa.date32())]), flavor="hive")
 
 
 def as_archived(frame: pd.DataFrame) -> pd.DataFrame:
     """Forecast rows exactly as `read_forecasts` gives them back once written: the file's columns
-    through Arrow, then `asof` from the partition, last, as the partitioning types it; rows in the
-    order the archive keeps them (by asof, then ticker)."""
+    through Arrow, then `origin_date` from the partition, last, as a date; rows in the order the
+    archive keeps them (by origin date, then ticker)."""
     import pyarrow as pa
 
-    frame = frame.sort_values(["asof", "ticker"], kind="stable", ignore_index=True)
+    frame = frame.sort_values([PARTITION, "ticker"], kind="stable", ignore_index=True)
+    table = pa.Table.from_pandas(frame.drop(columns=PARTITION), preserve_index=False)
+    day = pa.array(pd.to_datetime(frame[PARTITION]).dt.date, type=pa.date32())
+    return table.append_column(PARTITION, day).to_pandas()
 
-    table = pa.Table.from_pandas(frame.drop(columns="asof"), preserve_index=False)
-    asof = pa.array(pd.to_datetime(frame["asof"]).dt.date, type=_partitioning().schema.field("asof").type)
-    return table.append_column("asof", asof).to_pandas()
+
+def _read_layout(root: Path, key: str) -> pd.DataFrame | None:
+    """The files under `<key>=YYYY-MM-DD/` folders (never hidden temp or moved-aside files)."""
+    import pyarrow.dataset as ds
+
+    files = sorted(
+        str(f)
+        for folder in root.glob(f"{key}=*")
+        if folder.is_dir() and not folder.is_symlink()
+        for f in folder.glob("*.parquet")
+        if not f.name.startswith(".") and f.is_file()
+    )
+    if not files:
+        return None
+    dataset = ds.dataset(
+        files, format="parquet", partitioning=_partitioning(key), partition_base_dir=str(root)
+    )
+    frame = dataset.to_table().to_pandas().rename(columns=OLD_NAMES)
+    frame["target_date"] = pd.to_datetime(frame["target_date"]).dt.date  # a timestamp before 0.2
+    return frame
 
 
 def read_forecasts(out_root: Path) -> pd.DataFrame:
-    """Every forecast under `out_root` as one table; `asof` reads back as a date (not a string or a
-    category): the hive partitioning is given its type, as other readers can do too (README)."""
-    import pyarrow.dataset as ds
-
-    dataset = ds.dataset(
-        Path(out_root), format="parquet", partitioning=_partitioning(), exclude_invalid_files=True
-    )
-    return dataset.to_table().to_pandas()
+    """Every forecast under `out_root` as one table, `origin_date` and `target_date` as dates.
+    Files of the layout before 0.2 are read too, with their names and types mapped; where both
+    layouts hold the same forecast, the newer row wins."""
+    root = Path(out_root)
+    parts = [found for key in (PARTITION, "asof") if (found := _read_layout(root, key)) is not None]
+    if not parts:
+        return pd.DataFrame(columns=["ticker", "target_date", "horizon", "run_id", PARTITION])
+    if len(parts) == 1:
+        return parts[0]
+    frame = pd.concat(parts, ignore_index=True).sort_values("created_at", kind="stable")
+    frame = frame.drop_duplicates([PARTITION, "run_id", "ticker", "horizon"], keep="last")
+    return frame.sort_values([PARTITION, "run_id", "ticker", "horizon"], ignore_index=True)

@@ -211,14 +211,14 @@ def forecast_rows(
     from stockrnn.forecasters.quantiles import level_name
 
     count, horizon = len(ends), forecast.values.shape[1]
-    asofs = pd.DatetimeIndex(panel.dates[ends])
+    origins = pd.DatetimeIndex(panel.dates[ends])
     last_close = panel.price[ends]
     median = forecast.median  # (N, H)
     prices = forecast.prices(last_close)  # (N, H, Q)
     columns = {
         "ticker": np.repeat(np.asarray(panel.tickers)[panel.ticker_ids[ends]], horizon),
-        "asof": np.repeat(asofs, horizon),
-        "target_date": np.concatenate([sessions_after(exchange, day, horizon) for day in asofs]),
+        "origin_date": np.repeat(origins, horizon),
+        "target_date": np.concatenate([sessions_after(exchange, day, horizon) for day in origins]),
         "horizon": np.tile(np.arange(1, horizon + 1, dtype=np.int64), count),
         "last_close": np.repeat(last_close, horizon),
         "predicted_close": (last_close[:, None] * np.exp(median)).ravel(),
@@ -229,8 +229,8 @@ def forecast_rows(
     for k, level in enumerate(forecast.levels):
         columns[f"return_{level_name(level)}"] = forecast.values[..., k].ravel()
     frame = pd.DataFrame(columns)
-    frame["target_date"] = pd.to_datetime(frame["target_date"]).astype("datetime64[ns]")
-    frame["model"] = model_name
+    frame["target_date"] = pd.to_datetime(frame["target_date"]).dt.date  # a date, as in the store
+    frame["model_name"] = model_name
     frame["run_id"] = run.run_id
     frame["created_at"] = pd.Timestamp.now(tz="UTC")
     return frame

@@ -45,11 +45,17 @@ class Source:
     attention: list[list[float]] | None = None  # (H, L) mean weights over test origins: attention runs
 
 
+def _with_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
+    """Session dates as timestamps for the charts, whichever way a version stored them."""
+    return frame.assign(**{c: pd.to_datetime(frame[c]) for c in ("origin_date", "target_date") if c in frame})
+
+
 def from_run(run) -> Source:
     frame = pd.read_parquet(run.path / "test_predictions.parquet").rename(columns={"date": "target_date"})
     if "horizon" not in frame:  # runs from before horizons: one session ahead
         frame["horizon"] = 1
         frame["origin_date"] = frame["target_date"]
+    frame = _with_timestamps(frame)
     history = run.manifest.training.get("history", [])
     return Source(
         "run",
@@ -70,7 +76,7 @@ def from_backtest(backtest) -> Source:
     return Source(
         "backtest",
         backtest.backtest_id,
-        backtest.forecasts(),
+        _with_timestamps(backtest.forecasts()),
         metrics["pooled"],
         tuple(backtest.manifest["levels"]),
         {f"fold {f['index']}": f["history"] for f in folds if f.get("history")},

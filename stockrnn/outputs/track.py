@@ -1,11 +1,11 @@
 """`stockrnn track`: the forecasts archive keeps score. Every forecast `predict` wrote is scored once
 its target session is stored, per run, ticker and horizon.
 
-Each archived row carries what scoring needs (ticker, asof, target date, horizon, its return
+Each archived row carries what scoring needs (ticker, origin date, target date, horizon, its return
 quantiles, run id), so forecasts of runs deleted since are scored too. The outcome is the stored
-(adjusted) price's log return from asof to the target date. Naive's quantiles for the same asof are
+(adjusted) price's log return from the origin to the target date. Naive's quantiles for the same origin are
 recomputed from the store as it stood then: the centred empirical quantiles of every h-session
-return up to asof (naive's spread). Coverage tests run on every h-th forecast of a series, since
+return up to the origin (naive's spread). Coverage tests run on every h-th forecast of a series, since
 h-step forecasts made on consecutive nights overlap and their misses cluster by construction.
 """
 
@@ -67,7 +67,7 @@ def _score_run(rows: pd.DataFrame, prices: dict[str, pd.DataFrame]) -> pd.DataFr
     levels_columns = [(q, c) for q, c in _levels(rows.columns) if rows[c].notna().any()]
     levels = np.array([q for q, _ in levels_columns])
     quantiles = rows[[c for _, c in levels_columns]].to_numpy(dtype="float64")
-    out = rows[["run_id", "model", "ticker", "asof", "target_date", "horizon"]].copy()
+    out = rows[["run_id", "model_name", "ticker", "origin_date", "target_date", "horizon"]].copy()
     actual = np.full(len(rows), np.nan)
     naive = np.full_like(quantiles, np.nan)
     for ticker, index in rows.groupby("ticker").indices.items():
@@ -76,16 +76,16 @@ def _score_run(rows: pd.DataFrame, prices: dict[str, pd.DataFrame]) -> pd.DataFr
             continue
         dates = stored["date"].to_numpy(dtype="datetime64[ns]")
         basis = price_basis(stored)
-        origin = np.searchsorted(dates, rows["asof"].to_numpy(dtype="datetime64[ns]")[index])
+        origin = np.searchsorted(dates, rows["origin_date"].to_numpy(dtype="datetime64[ns]")[index])
         target = np.searchsorted(dates, rows["target_date"].to_numpy(dtype="datetime64[ns]")[index])
         known = (origin < len(dates)) & (target < len(dates))
         known[known] &= (
-            dates[origin[known]] == rows["asof"].to_numpy(dtype="datetime64[ns]")[index][known]
+            dates[origin[known]] == rows["origin_date"].to_numpy(dtype="datetime64[ns]")[index][known]
         ) & (dates[target[known]] == rows["target_date"].to_numpy(dtype="datetime64[ns]")[index][known])
         actual[index[known]] = np.log(basis[target[known]] / basis[origin[known]])
         for h in np.unique(rows["horizon"].to_numpy()[index]):
             mine = index[rows["horizon"].to_numpy()[index] == h]
-            at = np.searchsorted(dates, rows["asof"].to_numpy(dtype="datetime64[ns]")[mine])
+            at = np.searchsorted(dates, rows["origin_date"].to_numpy(dtype="datetime64[ns]")[mine])
             naive[mine] = _naive_quantiles(basis, np.minimum(at, len(basis) - 1), int(h), levels)
     resolved = np.isfinite(actual)
     out["resolved"] = resolved
@@ -111,9 +111,9 @@ def _score_run(rows: pd.DataFrame, prices: dict[str, pd.DataFrame]) -> pd.DataFr
 
 
 def _rolling_coverage(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per run, ticker and horizon, in asof order: coverage of each interval over the last
+    """Per run, ticker and horizon, in origin-date order: coverage of each interval over the last
     ROLLING_SESSIONS resolved forecasts."""
-    scores = scores.sort_values([*KEYS, "asof"], kind="stable", ignore_index=True)
+    scores = scores.sort_values([*KEYS, "origin_date"], kind="stable", ignore_index=True)
     for column in [c for c in scores.columns if c.startswith("inside_")]:
         rolled = (
             scores[column]
@@ -130,7 +130,7 @@ def _summarise(group: pd.DataFrame, horizon: int) -> dict:
     row: dict = {"forecasts": int(len(done)), "pending": int(len(group) - len(done))}
     if done.empty:
         return row
-    dates = done["asof"].to_numpy(dtype="datetime64[ns]")
+    dates = done["origin_date"].to_numpy(dtype="datetime64[ns]")
     every_h = done.iloc[::horizon]  # non-overlapping outcomes for the coverage tests
     for column in [c for c in done.columns if c.startswith("inside_")]:
         coverage = int(column.removeprefix("inside_"))
@@ -170,13 +170,13 @@ def score_archive(
     """Every archived forecast scored against the stored outcomes; `prices` reads like a store."""
     chosen = forecasts
     if since is not None:
-        chosen = chosen[pd.to_datetime(chosen["asof"]) >= pd.Timestamp(since)]
+        chosen = chosen[pd.to_datetime(chosen["origin_date"]) >= pd.Timestamp(since)]
     if runs:
         chosen = chosen[chosen["run_id"].isin(runs)]
     if tickers:
         chosen = chosen[chosen["ticker"].isin(tickers)]
     chosen = chosen.assign(
-        asof=pd.to_datetime(chosen["asof"]), target_date=pd.to_datetime(chosen["target_date"])
+        origin_date=pd.to_datetime(chosen["origin_date"]), target_date=pd.to_datetime(chosen["target_date"])
     )
     stored = {t: prices.read(t) for t in chosen["ticker"].unique() if prices.has(t)}
     parts = [
@@ -232,7 +232,7 @@ def write_track_report(tracked: Tracked, out, png_dir=None) -> list:
             series = [
                 (
                     ticker,
-                    part["asof"].to_numpy(dtype="datetime64[ns]"),
+                    part["origin_date"].to_numpy(dtype="datetime64[ns]"),
                     part["rolling_coverage_90"].to_numpy(dtype="float64"),
                     ~part["inside_90"].to_numpy(dtype=bool),
                 )

@@ -67,7 +67,7 @@ def forecasts_frame(result) -> pd.DataFrame:
 
     frame = predictions_frame(result.panel, result.ends, result.forecasts)
     frame.insert(0, "fold", np.repeat(result.fold_of, len(frame) // len(result.ends)))
-    return frame.rename(columns={"date": "target_date"})
+    return frame
 
 
 def save_backtest(
