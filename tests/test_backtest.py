@@ -55,8 +55,8 @@ def test_folds_follow_each_other_and_each_fits_only_on_targets_up_to_its_cutoff(
     assert len(sessions) == 3 * 20
     for fold in folds:
         mine = forecasts[forecasts["fold"] == fold["index"]]
-        assert mine["origin_date"].min() == pd.Timestamp(fold["cutoff"])
-        assert mine["origin_date"].max() == pd.Timestamp(fold["last_origin"])
+        assert mine["origin_date"].min() == pd.Timestamp(fold["cutoff"]).date()  # session dates are dates
+        assert mine["origin_date"].max() == pd.Timestamp(fold["last_origin"]).date()
         assert fold["origins"] == 20 * 2 == mine["origin_date"].nunique() * 2
         assert pd.Timestamp(fold["train_end"]) < pd.Timestamp(fold["cutoff"])
         assert fold["refit"] and fold["epochs_run"] == 2 and len(fold["history"]) == 2
@@ -97,9 +97,9 @@ def test_online_calibration_inside_a_fold_never_sees_an_outcome_after_its_origin
     original = load_backtest(runs, outcome.backtest_id)
     before = original.forecasts()
     last_fold = before[before["fold"] == 3]
-    changed_after = pd.Timestamp(sorted(last_fold["origin_date"].unique())[9])
+    changed_after = sorted(last_fold["origin_date"].unique())[9]  # a date
     store = PriceStore(tmp_path / "store")
-    _write_prices(store, shift_after=changed_after)
+    _write_prices(store, shift_after=pd.Timestamp(changed_after))
     changed = backtest_study.backtest(load_config(None, TINY), store, tmp_path / "runs", PLAN)
     after = load_backtest(tmp_path / "runs", changed.backtest_id).forecasts()
     quantiles = [c for c in before.columns if c.startswith("model_p")]
