@@ -97,3 +97,43 @@ def test_markup_in_a_user_path_prints_as_written_and_breaks_nothing(cli, store, 
     assert f"written to {odd / 'out'}" in predicted.stdout
     listing = cli("runs", "--runs", odd / "runs")
     assert listing.exit_code == 0 and f"runs in {odd / 'runs'}" in listing.stdout
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("model.quantiles=[0.001, 0.999]", "quantiles [0.001, 0.999] must lie between 0.005 and 0.995"),
+        (
+            "model.quantiles=[0.1, 0.100000001]",
+            "0.1 and 0.100000001 are closer than 0.001; they would share one column",
+        ),
+        (
+            "training.seed=18446744073709551616",
+            "training.seed = 18446744073709551616: Input should be less than or equal to 4294967295",
+        ),
+        ("data.exchange='XXXX'", "exchange calendar 'XXXX' is unknown; use an ISO MIC"),
+    ],
+)
+def test_bad_values_are_refused_before_any_training_with_78(cli, store, tmp_path, setting, message):
+    """Issue 22, item 10: these ended in ZeroDivisionError after training, in a collapsed column, in
+    exit 1 after a fold had trained, or not at all."""
+    store.write("SYN", prices_from_returns(ar1_returns(400, phi=0.2)), origin="test")
+    for command in ("train", "backtest"):
+        result = cli(
+            command, "--ticker", "SYN", "--set", setting, "--store", store.root, "--runs", tmp_path / "runs"
+        )
+        assert result.exit_code == 78, (command, result.stderr)
+        assert message in result.stderr.splitlines()[-1]
+        assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    "grid",
+    ["base = 5\n[candidates]\na = []", "set = 5\n[candidates]\na = []", "set = [1, 2]\n[candidates]\na = []"],
+)
+def test_a_grid_value_of_the_wrong_type_is_a_config_error(cli, tmp_path, grid):
+    path = tmp_path / "grid.toml"
+    path.write_text(grid)
+    result = cli("compare", "--grid", path, "--store", tmp_path / "store")
+    assert result.exit_code == 78, result.stderr
+    assert result.stderr.startswith(f"Error: {path}: ")

@@ -94,6 +94,10 @@ class SplitConfig(_Section):
 DEFAULT_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 
 
+MIN_LEVEL = 0.005  # quantile levels lie in [0.005, 0.995]
+LEVEL_SPACING = 0.001  # closer levels would share a column name (p10 and p10 for 0.1 and 0.1000001)
+
+
 class ModelConfig(_Section):
     architecture: Literal["recurrent", "seq2seq", "attention", "transformer"] = "recurrent"
     cell: Literal["gru", "lstm", "rnn"] = "gru"
@@ -121,13 +125,20 @@ class ModelConfig(_Section):
     @model_validator(mode="after")
     def _levels_inside_zero_one(self) -> ModelConfig:
         if isinstance(self.quantiles, list):
-            outside = [q for q in self.quantiles if not 0 < q < 1]
+            # A level below 0.5% makes an interval of 99% or more: no test split can check it, and
+            # its Winkler score divides by a miss rate that rounds to zero.
+            outside = [q for q in self.quantiles if not MIN_LEVEL <= q <= 1 - MIN_LEVEL]
             if outside:
                 raise ValueError(
-                    f"quantiles {outside} must lie strictly between 0 and 1 (e.g. 0.05, 0.5, 0.95)"
+                    f"quantiles {outside} must lie between {MIN_LEVEL} and {1 - MIN_LEVEL} (e.g. 0.05, 0.5, 0.95)"
                 )
-            if len(set(self.quantiles)) != len(self.quantiles):
-                raise ValueError(f"quantiles {self.quantiles} repeat a level")
+            ordered = sorted({*self.quantiles, 0.5})
+            close = [(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if b - a < LEVEL_SPACING]
+            if len(set(self.quantiles)) != len(self.quantiles) or close:
+                pair = f": {close[0][0]} and {close[0][1]} are closer than {LEVEL_SPACING}" if close else ""
+                raise ValueError(
+                    f"quantiles {self.quantiles} repeat a level{pair}; they would share one column"
+                )
         return self
 
     @property
@@ -168,7 +179,7 @@ class TrainingConfig(_Section):
     loss: Literal["mse", "mae", "huber"] = "huber"
     patience: int = Field(5, ge=1)
     grad_clip: float = Field(1.0, gt=0)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # what numpy's and torch's generators accept
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False

@@ -130,11 +130,13 @@ def backtest(
     config: Config, store: PriceStore, runs_root: Path, plan, on_fold=None, on_epoch=None, on_step=None
 ):
     """Walk forward over the stored history (see walkforward.py) and save the backtest folder."""
+    from stockrnn.data.calendar import get_calendar
     from stockrnn.data.store import normalize_ticker
     from stockrnn.dataset.prepare import load_feature_frames
     from stockrnn.forecasters.training import resolve_device
     from stockrnn.studies.walkforward import run_backtest
 
+    get_calendar(config.data.exchange)  # an unknown exchange is a config error now, not after the folds
     tickers = list(dict.fromkeys(normalize_ticker(t) for t in config.data.tickers))
     if on_step:
         on_step(f"reading prices and computing features for {len(tickers)} ticker(s)")

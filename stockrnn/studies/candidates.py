@@ -58,8 +58,13 @@ def candidates_from_grid(grid: Path, overrides: list[str]) -> list[Candidate]:
     table = spec.get("candidates")
     if not isinstance(table, dict) or not table:
         raise ConfigError(f'{grid}: needs a [candidates] table of name = ["section.key=value", ...]')
+    if "base" in spec and not isinstance(spec["base"], str):
+        raise ConfigError(f"{grid}: base = {spec['base']!r} must be the path of a config file, in quotes")
+    shared_set = spec.get("set", [])
+    if not isinstance(shared_set, list) or not all(isinstance(e, str) for e in shared_set):
+        raise ConfigError(f'{grid}: set = {shared_set!r} must be a list of "section.key=value" strings')
     base = grid.parent / spec["base"] if "base" in spec else None
-    shared = [*spec.get("set", []), *overrides]
+    shared = [*shared_set, *overrides]
     found = []
     for name, extra in table.items():
         if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):

@@ -60,10 +60,12 @@ def train(
     verdict is recorded in its manifest. With no production run yet, the new run becomes it."""
     import torch
 
+    from stockrnn.data.calendar import get_calendar
     from stockrnn.forecasters.distributed import leave, world_from_env
     from stockrnn.forecasters.network import NetworkForecaster
     from stockrnn.forecasters.training import resolve_device
 
+    get_calendar(config.data.exchange)  # an unknown exchange is a config error now, not at predict
     step = on_step or (lambda message: None)  # what the command is doing, for a person waiting
     step(f"reading prices and computing features for {len(config.data.tickers)} ticker(s)")
     data = prepare_training_data(config, store)
