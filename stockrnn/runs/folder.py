@@ -30,6 +30,7 @@ from stockrnn.errors import DataError, MissingInputError
 from stockrnn.forecasters.calibration import ConformalOffsets
 from stockrnn.io.atomic import publish_folder
 from stockrnn.io.json_files import strict_json, write_json
+from stockrnn.io.safe_read import read_json
 
 log = logging.getLogger("stockrnn")
 LATEST = "latest"
@@ -92,7 +93,7 @@ class RunFolder:
 
     @property
     def metrics(self) -> dict:
-        return json.loads((self.path / "metrics.json").read_text())
+        return read_json(self.path / "metrics.json")
 
 
 def new_run_id(cell: str, tickers: list[str]) -> str:
@@ -217,11 +218,11 @@ def _load(runs_root: Path, run_id: str) -> RunFolder:
     path = Path(runs_root) / run_id
     if not (path / "manifest.json").is_file():
         raise MissingInputError(f"no run {run_id!r} in {runs_root}; `stockrnn runs` lists them")
-    try:
-        config = json.loads((path / "config.json").read_text())
-        raw = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"run {run_id}: unreadable config or manifest ({exc!r})") from None
+    try:  # no link followed, no FIFO waited on, no file read without bound
+        config = read_json(path / "config.json")
+        raw = read_json(path / "manifest.json")
+    except (DataError, MissingInputError) as exc:
+        raise DataError(f"run {run_id}: {exc}") from None
     check_manifest(run_id, raw)
     check_agreement(run_id, check_config(run_id, config), raw)
     check_checksum(run_id, config, raw)

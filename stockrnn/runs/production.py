@@ -15,6 +15,7 @@ from stockrnn.errors import DataError, MissingInputError
 from stockrnn.io.atomic import write_atomic
 from stockrnn.io.json_files import strict_json
 from stockrnn.io.locking import exclusive
+from stockrnn.io.safe_read import read_json
 
 PRODUCTION = "production"
 POINTER = "production.json"
@@ -28,19 +29,11 @@ def pointer_file(runs_root: Path) -> Path:
 def read_pointer(runs_root: Path) -> dict | None:
     """The pointer as written, or None when no run was ever promoted."""
     path = pointer_file(runs_root)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise DataError(f"{path} is not a regular file; remove it and promote a run again")
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
-    try:
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read(MAX_POINTER_BYTES + 1)[: MAX_POINTER_BYTES + 1])
-        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
-            raise ValueError("no run_id")
-    except (OSError, ValueError) as exc:
-        raise DataError(
-            f"{path}: unreadable production pointer ({str(exc)[:80]}); promote a run again"
-        ) from None
+    data = read_json(path, MAX_POINTER_BYTES)  # a link, FIFO or oversized file is refused
+    if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+        raise DataError(f"{path}: not a production pointer (no run_id); promote a run again")
     return data
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from stockrnn.data.store import PriceStore
 from stockrnn.dataset.prepare import load_feature_frames
 from stockrnn.dataset.windows import Panel, build_panel
-from stockrnn.errors import DataError
+from stockrnn.errors import DataError, MissingInputError
+from stockrnn.io.safe_read import WEIGHTS_LIMIT, read_bytes
 from stockrnn.runs.folder import RunFolder
 
 
@@ -21,9 +22,9 @@ def load_weights(run: RunFolder, model) -> None:
 
     weights = run.path / "model.pt"
     try:
-        data = weights.read_bytes()
-    except OSError as exc:
-        raise DataError(f"run {run.run_id}: {weights.name} is unreadable ({exc.strerror}); retrain") from None
+        data = read_bytes(weights, WEIGHTS_LIMIT)
+    except (DataError, MissingInputError) as exc:
+        raise DataError(f"run {run.run_id}: {exc}; retrain") from None
     if run.manifest.weights_sha256 is not None and weights_digest(data) != run.manifest.weights_sha256:
         raise DataError(
             f"run {run.run_id}: {weights.name} changed since the run was saved (checksum mismatch); retrain"

@@ -11,7 +11,6 @@ folder beside the runs, written like a run (staged, renamed into place).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +25,7 @@ from stockrnn.errors import DataError, MissingInputError
 from stockrnn.evaluation.metrics import headline_scores
 from stockrnn.io.atomic import publish_folder
 from stockrnn.io.json_files import write_json
+from stockrnn.io.safe_read import read_json
 from stockrnn.runs.folder import (
     LATEST,
     check_run_name,
@@ -47,7 +47,7 @@ class Backtest:
 
     @property
     def metrics(self) -> dict:
-        return json.loads((self.path / "metrics.json").read_text())
+        return read_json(self.path / "metrics.json")
 
     def forecasts(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / "forecasts.parquet")
@@ -109,11 +109,15 @@ def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
     if not (path / "manifest.json").is_file():
         raise MissingInputError(f"no backtest {name!r} in {root}; `stockrnn runs` lists them")
     try:
-        config = json.loads((path / "config.json").read_text())
-        manifest = json.loads((path / "manifest.json").read_text())
+        config = read_json(path / "config.json")
+        manifest = read_json(path / "manifest.json")
         manifest["created_at"]  # noqa: B018 - a manifest without it is not ours
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"backtest {name}: unreadable config or manifest ({exc!r})") from None
+    except (DataError, MissingInputError) as exc:
+        raise DataError(f"backtest {name}: {exc}") from None
+    except (KeyError, TypeError):
+        raise DataError(
+            f"backtest {name}: manifest.json has no created_at; it is not a backtest stockrnn wrote"
+        ) from None
     return Backtest(name, path, config, manifest)
 
 

@@ -9,7 +9,6 @@ leaderboard, saved in a compare folder beside the runs (staged, renamed into pla
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from stockrnn.dataset.prepare import fingerprint, prepare_training_data
 from stockrnn.errors import DataError, MissingInputError
 from stockrnn.io.atomic import publish_folder
 from stockrnn.io.json_files import write_json
+from stockrnn.io.safe_read import read_json
 from stockrnn.runs.folder import (
     LATEST,
     check_run_name,
@@ -72,11 +72,13 @@ def load_compare(runs_root: Path, name: str = LATEST) -> Comparison:
     if not _is_compare(path):
         raise MissingInputError(f"no comparison {name!r} in {root}")
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
-        leaderboard = json.loads((path / "leaderboard.json").read_text())
+        manifest = read_json(path / "manifest.json")
+        leaderboard = read_json(path / "leaderboard.json")
         manifest["created_at"], leaderboard["horizons"]  # noqa: B018 - files without them are not ours
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"comparison {name}: unreadable manifest or leaderboard ({exc!r})") from None
+    except (DataError, MissingInputError) as exc:
+        raise DataError(f"comparison {name}: {exc}") from None
+    except (KeyError, TypeError):
+        raise DataError(f"comparison {name}: its manifest or leaderboard is not one stockrnn wrote") from None
     return Comparison(name, path, manifest, leaderboard)
 
 
