@@ -44,7 +44,9 @@ def test_a_fifo_as_config_json_is_a_broken_run_not_a_hang(trained):
     listing = _stockrnn("runs", "--runs", run.parent, "--json")
     assert listing.returncode == 0, listing.stderr
     [broken] = json.loads(listing.stdout)["broken"]
-    assert broken["error"] == f"run {run.name}: {run / 'config.json'} is a FIFO, not a regular file; remove it"
+    assert (
+        broken["error"] == f"run {run.name}: {run / 'config.json'} is a FIFO, not a regular file; remove it"
+    )
     predicted = _stockrnn(
         "predict", "--run", run.name, "--allow-stale", "--runs", run.parent, "--store", store.root
     )
@@ -90,3 +92,71 @@ def test_a_fifo_as_a_backtests_metrics_is_refused_by_report(cli, store, tmp_path
     result = _stockrnn("report", folder.name, "--runs", runs)
     assert result.returncode == 65
     assert f"{folder / 'metrics.json'} is a FIFO, not a regular file" in result.stderr
+
+
+def test_resealed_extreme_weights_give_no_forecast(trained):
+    """Weights of 1e30 with the checksums recomputed pass the integrity check; the forecasts they
+    make are still refused (65, naming run and ticker) and nothing is written."""
+    import hashlib
+
+    import torch
+
+    from stockrnn.runs.schema import CHECKSUM, checksum
+
+    run, store = trained
+    state = torch.load(run / "model.pt", weights_only=True)
+    torch.save({k: torch.full_like(v, 1e30) for k, v in state.items()}, run / "model.pt")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["weights_sha256"] = hashlib.sha256((run / "model.pt").read_bytes()).hexdigest()
+    manifest[CHECKSUM] = checksum(json.loads((run / "config.json").read_text()), manifest)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    out = run.parent.parent / "out"
+    result = _stockrnn(
+        "predict",
+        "--run",
+        run.name,
+        "--allow-stale",
+        "--runs",
+        run.parent,
+        "--store",
+        store.root,
+        "--out",
+        out,
+    )
+    assert result.returncode == 65
+    assert f"run {run.name} gives " in result.stderr and "forecasts for SYN" in result.stderr
+    assert not out.exists()
+
+
+def test_a_store_value_changed_behind_the_tools_back_is_refused_on_read(trained):
+    import pyarrow.parquet as pq
+
+    run, store = trained
+    path = store.ticker_file("SYN")
+    table = pq.read_table(path)
+    closes = table.column("close").to_pylist()
+    closes[-1] = 1e300
+    pq.write_table(table.set_column(table.schema.get_field_index("close"), "close", [closes]), path)
+    result = _stockrnn(
+        "predict", "--run", run.name, "--allow-stale", "--runs", run.parent, "--store", store.root
+    )
+    assert result.returncode == 65
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: {path}: ") and "close 1e+300 is above 1e+12" in line
+    assert "changed outside stockrnn?" in line
+
+
+def test_a_folder_named_latest_is_a_folder_not_the_alias_again(cli, trained, tmp_path):
+    """Issue 22, item 4: `backtests/latest` and `compares/latest` folders recursed without end."""
+    run, store = trained
+    runs = run.parent
+    for kind in ("backtests", "compares"):
+        (runs / kind / "latest").mkdir(parents=True)
+        (runs / kind / "latest" / "manifest.json").write_text("{}")
+    (runs / "latest").mkdir()
+    (runs / "latest" / "manifest.json").write_text("{}")
+    listing = cli("runs", "--runs", runs)
+    assert listing.exit_code == 0, listing.stderr
+    assert cli("report", "--backtest", "--runs", runs).exit_code == 66  # none that loads: no backtests
+    assert cli("report", "--compare", "--runs", runs).exit_code == 66
+    assert cli("report", "--runs", runs, "--out", tmp_path / "r.html").exit_code == 0  # the real run

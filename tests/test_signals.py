@@ -128,3 +128,19 @@ def test_a_signal_while_the_command_line_is_parsed_still_says_so_with_its_code(
         signal.signal(signal.SIGTERM, handlers[1])
     assert exit_.value.code == code
     assert capsys.readouterr().err == f"Error: {line}\n"
+
+
+def test_a_signal_while_a_finished_command_shuts_down_is_ignored_without_a_traceback(tmp_path):
+    """Issue 22, item 6: SIGTERM arriving as a successful command exits (here from an atexit
+    callback, the moment Python shuts down) printed `Exception ignored in atexit callback ...
+    Interrupted: 15` or ended as -15. The work is done: exit 0, nothing on stderr."""
+    code = (
+        "import atexit, os, signal, sys\n"
+        "atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+        f"sys.argv = ['stockrnn', 'runs', '--runs', {str(tmp_path / 'runs')!r}]\n"
+        "from stockrnn.cli.entry import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "no runs in" in done.stdout

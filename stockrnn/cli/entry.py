@@ -72,6 +72,11 @@ def main() -> None:
         if Interrupted.received is not None and not Interrupted.reported:
             _say_interrupted(Interrupted.received)  # typer's silent exit 130 for a signal while parsing
         raise
+    finally:
+        # The command is done (its code decided, its files written): a signal now, while Python
+        # shuts down, must neither print a traceback from an atexit callback nor change the code.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _say_interrupted(signum: int) -> None:

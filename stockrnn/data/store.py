@@ -226,7 +226,12 @@ class PriceStore:
         table = self._read_table(ticker)
         if last_rows is not None:  # slice before converting: predict needs a window, not ten years
             table = table.slice(max(table.num_rows - last_rows, 0))
-        return _table_to_frame(table)
+        frame = _table_to_frame(table)
+        try:  # a file changed behind the tool's back (a close of 1e300) is held to the writer's bounds
+            validate_prices(frame, str(self.ticker_file(ticker)))
+        except DataError as exc:
+            raise DataError(f"{exc}; changed outside stockrnn? {_REFETCH.format(ticker=ticker)}") from None
+        return frame
 
     def _read_table(self, ticker: str, columns: list[str] | None = None) -> pa.Table:
         """The stored table (or some of its columns), its schema checked against the store's."""

@@ -16,6 +16,7 @@ from stockrnn.runs.folder import RunFolder
 from stockrnn.runs.restore import restore, run_panel
 
 log = logging.getLogger("stockrnn")
+MAX_LOG_RETURN = 5.0  # exp(5) ~ 150x: beyond any stock's move over a forecast horizon
 
 
 def _run_tickers(run: RunFolder, requested: list[str] | None) -> list[str]:
@@ -113,10 +114,14 @@ def forecast_frame(
         forecast = raw
     with np.errstate(over="ignore", invalid="ignore"):  # damaged weights: reported just below
         finite = np.isfinite(forecast.prices(panel.price[ends])).all(axis=(1, 2))  # (N,)
-    if not finite.all():
-        bad = [tickers[i] for i in np.flatnonzero(~finite)]
+        # A checksum proves the weights are the saved ones, not that they are sane: a cumulative log
+        # return beyond +-5 (a factor of 150 in H sessions) is no forecast of a traded price.
+        plausible = finite & (np.abs(forecast.values) <= MAX_LOG_RETURN).all(axis=(1, 2))
+    if not plausible.all():
+        bad = [tickers[i] for i in np.flatnonzero(~plausible)]
+        what = "non-finite" if not finite.all() else f"implausible (a log return beyond +-{MAX_LOG_RETURN:g})"
         raise DataError(
-            f"run {run.run_id} gives non-finite forecasts for {', '.join(bad)}; its weights or scalers are "
+            f"run {run.run_id} gives {what} forecasts for {', '.join(bad)}; its weights or scalers are "
             "damaged: retrain (nothing was written)"
         )
     keep_for_tomorrow()  # only forecasts that passed the checks above are cached

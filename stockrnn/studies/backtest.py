@@ -89,9 +89,12 @@ def list_backtests(runs_root: Path) -> list[Backtest]:
         return []
     found = []
     for entry in sorted(root.iterdir()):
-        if entry.is_dir() and not entry.name.startswith(".") and (entry / "manifest.json").is_file():
+        real = entry.is_dir() and not entry.is_symlink() and not entry.name.startswith(".")
+        if real and (entry / "manifest.json").is_file():
             try:
-                found.append(load_backtest(runs_root, entry.name))
+                found.append(
+                    _read_backtest(root, entry.name)
+                )  # by name: a folder called "latest" is a folder
             except (DataError, MissingInputError):
                 continue
     return found
@@ -105,6 +108,10 @@ def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
             raise MissingInputError(f"no backtests in {root}; run `stockrnn backtest`")
         return max(found, key=lambda b: order_key(b.backtest_id, str(b.manifest["created_at"])))
     check_run_name(root, name)
+    return _read_backtest(root, name)
+
+
+def _read_backtest(root: Path, name: str) -> Backtest:
     path = root / name
     if not (path / "manifest.json").is_file():
         raise MissingInputError(f"no backtest {name!r} in {root}; `stockrnn runs` lists them")

@@ -63,11 +63,20 @@ def load_compare(runs_root: Path, name: str = LATEST) -> Comparison:
     root = compares_dir(runs_root)
     if name == LATEST:
         found = [e.name for e in sorted(root.iterdir()) if _is_compare(e)] if root.is_dir() else []
-        if not found:
+        loaded = []
+        for folder in found:  # by name: a folder called "latest" is a folder, not the alias again
+            try:
+                loaded.append(_read_compare(root, folder))
+            except (DataError, MissingInputError):
+                continue  # an older broken folder never blocks a newer good one
+        if not loaded:
             raise MissingInputError(f"no comparisons in {root}; run `stockrnn compare`")
-        loaded = [load_compare(runs_root, n) for n in found]
         return max(loaded, key=lambda c: order_key(c.compare_id, str(c.manifest["created_at"])))
     check_run_name(root, name)
+    return _read_compare(root, name)
+
+
+def _read_compare(root: Path, name: str) -> Comparison:
     path = root / name
     if not _is_compare(path):
         raise MissingInputError(f"no comparison {name!r} in {root}")
