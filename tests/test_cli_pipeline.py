@@ -354,7 +354,7 @@ def test_point_quantiles_train_one_value_with_the_point_loss(cli, folders):
     [
         (["--horizon", "0"], "features.horizon = 0"),
         (["--horizon", "251"], "features.horizon = 251"),
-        (["--quantiles", "0.05,1.2"], "quantiles [1.2] must lie strictly between 0 and 1"),
+        (["--quantiles", "0.05,1.2"], "quantiles [1.2] must lie between 0.005 and 0.995"),
         (["--quantiles", "0.1,0.1"], "repeat a level"),
     ],
 )
