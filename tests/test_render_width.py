@@ -10,7 +10,7 @@ from rich.console import Console
 from synthetic import ar1_returns, prices_from_returns
 
 import stockrnn
-from stockrnn.cli import render
+from stockrnn.cli import render, score_tables
 from stockrnn.runs.folder import scan_runs
 
 TINY = {
@@ -47,14 +47,14 @@ def tables(tmp_path_factory):
 
     def build(wide: bool) -> dict:
         return {
-            "metrics": [render.metrics_table(run.scores, f"test split, run {run.id}", wide=wide)],
-            "calibration": [render.calibration_table(run.manifest.calibration, "rolling", wide=wide)],
-            "folds": [render.folds_table(walked.manifest["folds"], scores["folds"], wide=wide)],
-            "mcs": [render.mcs_table(scores["mcs"], wide=wide)],
-            "leaderboard": render.leaderboard_tables(compared.board, wide=wide),
+            "metrics": [score_tables.metrics_table(run.scores, f"test split, run {run.id}", wide=wide)],
+            "calibration": [score_tables.calibration_table(run.manifest.calibration, "rolling", wide=wide)],
+            "folds": [score_tables.folds_table(walked.manifest["folds"], scores["folds"], wide=wide)],
+            "mcs": [score_tables.mcs_table(scores["mcs"], wide=wide)],
+            "leaderboard": score_tables.leaderboard_tables(compared.board, wide=wide),
             "forecasts": [render.forecasts_table(forecasts, run.id, wide=wide)],
             "runs": [render.runs_table(root / "runs", found, found[-1].run_id, found[0].run_id, wide=wide)],
-            "track": render.track_tables(tracked.summary, wide=wide),
+            "track": score_tables.track_tables(tracked.summary, wide=wide),
         }
 
     return build

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stockrnn.cli import render
+from stockrnn.cli import score_tables
 from stockrnn.cli.app import (
     JsonOption,
     RunsOption,
@@ -86,7 +86,7 @@ def compare(
     if json_output:
         print_json({"compare_id": done.id, "path": str(done.path), **board})
         return
-    for table in render.leaderboard_tables(board, wide=state.wide):
+    for table in score_tables.leaderboard_tables(board, wide=state.wide):
         say(table)
     say(f"comparison {done.id} saved to {done.path}")
     from stockrnn.evaluation.verdicts import leaderboard_verdict

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from stockrnn.cli import render
+from stockrnn.cli import score_tables
 from stockrnn.cli.app import (
     Architecture,
     ArchitectureOption,
@@ -149,15 +149,15 @@ def backtest(
         )
         return
     say(
-        render.metrics_table(
+        score_tables.metrics_table(
             scores["pooled"], f"all {len(folds_run)} folds, backtest {done.id}", wide=state.wide
         )
     )
-    say(render.folds_table(folds_run, scores["folds"], wide=state.wide))
+    say(score_tables.folds_table(folds_run, scores["folds"], wide=state.wide))
     if "calibration" in scores:
-        say(render.calibration_table(scores["calibration"], config.calibration.method, wide=state.wide))
+        say(score_tables.calibration_table(scores["calibration"], config.calibration.method, wide=state.wide))
     if "mcs" in scores:
-        say(render.mcs_table(scores["mcs"], wide=state.wide))
+        say(score_tables.mcs_table(scores["mcs"], wide=state.wide))
     say(f"backtest {done.id} saved to {done.path}")
     from stockrnn.evaluation.verdicts import edge_verdict
 

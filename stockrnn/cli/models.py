@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from stockrnn.cli import render
+from stockrnn.cli import render, score_tables
 from stockrnn.cli.app import (
     Architecture,
     ArchitectureOption,
@@ -134,9 +134,13 @@ def train(
             }
         )
         return
-    say(render.metrics_table(scores, f"test split, run {run.id}", wide=state.wide))
+    say(score_tables.metrics_table(scores, f"test split, run {run.id}", wide=state.wide))
     if run.manifest.calibration:
-        say(render.calibration_table(run.manifest.calibration, config.calibration.method, wide=state.wide))
+        say(
+            score_tables.calibration_table(
+                run.manifest.calibration, config.calibration.method, wide=state.wide
+            )
+        )
     say(
         f"run {run.id} saved to {run.path} (best epoch {trained['best_epoch']} of {trained['epochs_run']}, "
         f"{trained['seconds_per_epoch']:.2f}s/epoch on {run.manifest.device}, {trained['parameters']:,} parameters)"
@@ -180,7 +184,7 @@ def evaluate(
     if json_output:
         print_json({"run_id": run.id, "since_training": since_training, "metrics": metrics})
         return
-    say(render.metrics_table(metrics, title, wide=state.wide))
+    say(score_tables.metrics_table(metrics, title, wide=state.wide))
     from stockrnn.evaluation.verdicts import edge_verdict
 
     say(edge_verdict(metrics))

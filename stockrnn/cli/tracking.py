@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stockrnn.cli import render
+from stockrnn.cli import score_tables
 from stockrnn.cli.app import (
     JsonOption,
     RunsOption,
@@ -84,7 +84,7 @@ def track(
     elif tracked.summary.empty:
         say(f"no forecasts to score under {paths.forecasts_dir(out)}; `stockrnn predict` writes them")
     else:
-        for table in render.track_tables(tracked.summary, wide=state.wide):
+        for table in score_tables.track_tables(tracked.summary, wide=state.wide):
             say(table)
         say(f"per-forecast scores in {target}")
     if alert is not None:
