@@ -64,7 +64,8 @@ def metrics_table(metrics: dict, title: str, wide: bool = False) -> Table:
 def calibration_table(table: dict, active: str, wide: bool = False) -> Table:
     """The network's 90% interval (else the widest) raw, with the split offsets and with each online
     method, pooled (or its one ticker), at horizon 1 and H: what calibration bought, side by side."""
-    variants = list(table)
+    order = ["raw", "split", "rolling", "aci"]  # metrics.json sorts its keys; show them as they build up
+    variants = [v for v in order if v in table] + [v for v in table if v not in order]
     scope = "pooled" if "pooled" in table[variants[0]] else next(iter(table[variants[0]]))
     horizons = list(table[variants[0]][scope])
     shown = list(dict.fromkeys([horizons[0], horizons[-1]]))
