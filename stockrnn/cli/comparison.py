@@ -61,6 +61,7 @@ def compare(
         names = ", ".join(f"{c.name} ({c.config.model.label})" for c in candidates)
         how = f"over {folds} walk-forward folds of {step} sessions" if backtest else "on one split"
         stderr.print(f"comparing {names} and the baselines {how}, from {store}")
+        stderr.print(_workload(candidates, folds if backtest else 1))
     progress, on_epoch, _ = epoch_reporter(json_output)
 
     def on_candidate(candidate, entrant, index, total):
@@ -92,3 +93,17 @@ def compare(
     from stockrnn.evaluation.verdicts import leaderboard_verdict
 
     say(leaderboard_verdict(board))
+
+
+def _workload(candidates, fits: int) -> str:
+    """What the comparison is about to cost, said before it starts: the fits, and which candidates
+    train in window mode (tens of seconds an epoch on the 5-ticker panel on 2 cores, README)."""
+    windowed = [c.name for c in candidates if c.config.training.mode == "window"]
+    epochs = max(c.config.training.epochs for c in candidates)
+    line = f"{len(candidates) * fits} fit(s): {len(candidates)} candidate(s) x {fits}, up to {epochs} epochs each"
+    if windowed:
+        line += (
+            f"; {', '.join(windowed)} train in window mode, the slow kind (34-61 s an epoch on the "
+            "5-ticker panel on 2 cores; README: compare)"
+        )
+    return line
