@@ -229,20 +229,27 @@ def _load(runs_root: Path, run_id: str) -> RunFolder:
     return RunFolder(run_id, path, config, Manifest.from_json(raw))
 
 
-def scan_runs(runs_root: Path) -> tuple[list[RunFolder], list[tuple[str, str]]]:
-    """The runs that load, and (folder name, reason) for every run folder that does not."""
-    root = Path(runs_root)
+def scan_folders(root: Path, read) -> tuple[list, list[tuple[str, str]]]:
+    """What `read(root, name)` makes of every real, visible folder under `root` holding a manifest
+    (by name: a folder called "latest" is a folder, never the alias again), and (name, reason) for
+    each that does not load. Runs, backtests and compares are all listed this way."""
+    root = Path(root)
     if not root.is_dir():
         return [], []
     found, broken = [], []
     for entry in sorted(root.iterdir()):
-        real_folder = entry.is_dir() and not entry.is_symlink()
-        if real_folder and not entry.name.startswith(".") and (entry / "manifest.json").is_file():
+        real_folder = entry.is_dir() and not entry.is_symlink() and not entry.name.startswith(".")
+        if real_folder and (entry / "manifest.json").is_file():
             try:
-                found.append(_load(root, entry.name))  # by name: a folder called "latest" is just a folder
+                found.append(read(root, entry.name))
             except (DataError, MissingInputError) as exc:
                 broken.append((entry.name, str(exc)))
     return found, broken
+
+
+def scan_runs(runs_root: Path) -> tuple[list[RunFolder], list[tuple[str, str]]]:
+    """The runs that load, and (folder name, reason) for every run folder that does not."""
+    return scan_folders(runs_root, _load)
 
 
 def list_runs(runs_root: Path) -> list[RunFolder]:

@@ -33,6 +33,7 @@ from stockrnn.runs.folder import (
     library_versions,
     new_run_id,
     order_key,
+    scan_folders,
 )
 
 FOLDER = "backtests"
@@ -84,20 +85,8 @@ def save_backtest(
 
 
 def list_backtests(runs_root: Path) -> list[Backtest]:
-    root = backtests_dir(runs_root)
-    if not root.is_dir():
-        return []
-    found = []
-    for entry in sorted(root.iterdir()):
-        real = entry.is_dir() and not entry.is_symlink() and not entry.name.startswith(".")
-        if real and (entry / "manifest.json").is_file():
-            try:
-                found.append(
-                    _read_backtest(root, entry.name)
-                )  # by name: a folder called "latest" is a folder
-            except (DataError, MissingInputError):
-                continue
-    return found
+    """The backtests that load (a broken one never blocks a newer good one)."""
+    return scan_folders(backtests_dir(runs_root), _read_backtest)[0]
 
 
 def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:

@@ -29,6 +29,7 @@ from stockrnn.runs.folder import (
     library_versions,
     new_run_id,
     order_key,
+    scan_folders,
 )
 
 FOLDER = "compares"
@@ -62,13 +63,7 @@ def save_compare(runs_root: Path, compare_id: str, manifest: dict, leaderboard: 
 def load_compare(runs_root: Path, name: str = LATEST) -> Comparison:
     root = compares_dir(runs_root)
     if name == LATEST:
-        found = [e.name for e in sorted(root.iterdir()) if _is_compare(e)] if root.is_dir() else []
-        loaded = []
-        for folder in found:  # by name: a folder called "latest" is a folder, not the alias again
-            try:
-                loaded.append(_read_compare(root, folder))
-            except (DataError, MissingInputError):
-                continue  # an older broken folder never blocks a newer good one
+        loaded = scan_folders(root, _read_compare)[0]  # an older broken folder never blocks a newer one
         if not loaded:
             raise MissingInputError(f"no comparisons in {root}; run `stockrnn compare`")
         return max(loaded, key=lambda c: order_key(c.compare_id, str(c.manifest["created_at"])))
