@@ -12,6 +12,7 @@ from synthetic import ar1_returns, prices_from_returns
 
 from stockrnn.config.loading import load_config
 from stockrnn.data.store import PriceStore
+from stockrnn.io.atomic import STAGING_MARK
 from stockrnn.studies import backtest as backtest_study
 from stockrnn.studies.backtest import backtests_dir, load_backtest
 from stockrnn.studies.walkforward import BacktestPlan
@@ -206,9 +207,15 @@ def test_an_interrupted_backtest_leaves_no_folder_and_the_next_one_clears_stale_
     assert not backtests_dir(tmp_path / "runs").exists()
     stale = backtests_dir(tmp_path / "runs") / ".incomplete-20200101-000000-gru-SYN+1-3x20"
     stale.mkdir(parents=True)
+    (stale / STAGING_MARK).touch()  # what a killed stockrnn leaves: its staging, marked as such
     (stale / "forecasts.parquet").write_bytes(b"half")
+    users = backtests_dir(tmp_path / "runs") / ".incomplete-mine"  # named alike, not ours: kept
+    users.mkdir()
+    (users / "notes.txt").write_text("keep")
     outcome = backtest_study.backtest(config, store, tmp_path / "runs", PLAN)
     assert sorted(p.name for p in backtests_dir(tmp_path / "runs").iterdir()) == [
+        ".incomplete-mine",
         ".lock",
         outcome.backtest_id,
     ]
+    assert (users / "notes.txt").read_text() == "keep"

@@ -103,6 +103,40 @@ def test_compare_prints_a_leaderboard_per_horizon_and_a_verdict(cli, grid, folde
     )
 
 
+def test_each_candidate_is_saved_as_a_run_that_predicts_and_runs_lists_the_comparison(
+    cli, grid, folders, tmp_path
+):
+    """Issue 20, item 5: a compare keeps its networks: each candidate is a normal run (listed,
+    loadable, predictable) scored exactly as `train` scores one, and the compare folder names them."""
+    from stockrnn import api
+
+    result = cli("compare", "--grid", grid, *folders, "--json")
+    assert result.exit_code == 0, result.stderr
+    board = json.loads(result.stdout)
+    runs = board["runs"]
+    assert list(runs) == ["gru", "seq2seq", "transformer"]
+    assert [r.split("-")[2] for r in runs.values()] == ["gru", "seq2seq", "transformer"]
+    comparison = api.Comparison.load(board["compare_id"], tmp_path / "runs")
+    assert comparison.runs == runs
+    for name, run_id in runs.items():
+        run = api.Run.load(run_id, tmp_path / "runs")
+        # The run's own scores of the candidate are the leaderboard's (one calibration, one scoring).
+        row = next(r for r in board["horizons"]["h1"] if r["forecaster"] == name)
+        assert run.scores["SYN"]["model"]["h1"]["pinball_vs_naive"] == pytest.approx(
+            row["pinball_vs_naive"], rel=1e-9
+        )
+    predicted = cli("predict", "--run", runs["seq2seq"], "--allow-stale", *folders, "--out", tmp_path / "fc")
+    assert predicted.exit_code == 0, predicted.stderr
+    listing = json.loads(cli("runs", "--runs", tmp_path / "runs", "--json").stdout)
+    assert sorted(r["run_id"] for r in listing["runs"]) == sorted(runs.values())
+    [listed] = listing["compares"]
+    assert listed["compare_id"] == board["compare_id"] and listed["runs"] == runs
+    assert listed["best"] == board["best"]
+    table = cli("runs", "--runs", tmp_path / "runs")
+    assert f"comparisons in {tmp_path / 'runs' / 'compares'}" in table.stdout
+    assert board["compare_id"] in table.stdout
+
+
 @pytest.mark.slow
 def test_compare_over_walk_forward_folds_scores_every_candidate_on_the_folds_origins(cli, grid, folders):
     result = cli("compare", "--grid", grid, *folders, "--backtest", "--folds", "2", "--step", "30", "--json")

@@ -5,6 +5,7 @@ singular epochs, and no direction claimed for a median of no change."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from synthetic import ar1_returns, prices_from_returns
@@ -137,3 +138,33 @@ def test_a_grid_value_of_the_wrong_type_is_a_config_error(cli, tmp_path, grid):
     result = cli("compare", "--grid", path, "--store", tmp_path / "store")
     assert result.exit_code == 78, result.stderr
     assert result.stderr.startswith(f"Error: {path}: ")
+
+
+def test_the_batches_clock_restarts_each_epoch_and_each_candidate_starts_its_own_clocks(monkeypatch):
+    """Issue 20, item 8: rich stops a task's clock once it completes, so without a reset the
+    batches timer froze after the first epoch; compare's candidates shared one running clock."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from stockrnn.cli import app
+
+    clock = [0.0]
+    terminal = Console(force_terminal=True, file=open(os.devnull, "w"), get_time=lambda: clock[0])  # noqa: SIM115
+    monkeypatch.setattr(app, "stdout", terminal)
+    monkeypatch.setattr(app.state, "quiet", False)
+    progress, on_epoch, on_batch = app.epoch_reporter(json_output=False)
+    epochs, batches = progress.tasks
+    for epoch in (1, 2):
+        for number in (1, 2, 3):
+            clock[0] += 1.0
+            on_batch(number, 3)
+        on_epoch(SimpleNamespace(epoch=epoch, train_loss=0.1, val_loss=0.2, seconds=3.0), 2)
+    clock[0] += 1.0
+    on_batch(1, 3)  # the first batch of a third epoch: its clock runs again from now
+    clock[0] += 5.0
+    assert batches.finished_time is None and batches.elapsed == 5.0
+    assert epochs.elapsed == 12.0
+    app.restart_bars(progress)  # the next candidate
+    clock[0] += 2.0
+    assert epochs.elapsed == 2.0 and epochs.completed == 0 and epochs.description == "epoch"

@@ -217,7 +217,7 @@ def test_runs_lists_a_broken_run_as_broken_and_latest_skips_it_with_a_warning(cl
     assert [b["run_id"] for b in report["broken"]] == [newer.name]
     assert "manifest.json: Input should be a valid dictionary" in report["broken"][0]["error"]
     table = cli("runs", "--runs", runs)
-    assert "broken runs" in table.stdout and newer.name in table.stdout
+    assert "broken folders" in table.stdout and newer.name in table.stdout
 
     result = cli("predict", "--allow-stale", *paths, "--out", tmp / "forecasts", "--json")
     assert result.exit_code == 0, result.stderr

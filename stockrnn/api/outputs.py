@@ -66,6 +66,7 @@ def report(
     """Write the self-contained HTML report of a run, a backtest, a comparison, or (`kind="track"`)
     the forecasts archive `forecasts` scored against `prices` (`kind`; by default whichever `name`
     is, a run for `latest`)."""
+    from stockrnn.io.atomic import refuse_symlinks
     from stockrnn.outputs.compare_report import write_compare_report
     from stockrnn.outputs.report import from_backtest, from_run, write_report
     from stockrnn.studies.backtest import backtests_dir, load_backtest
@@ -73,6 +74,8 @@ def report(
 
     root = runs_folder(runs)
     png = None if png_dir is None else Path(png_dir)
+    if out is None:  # the default <runs>/reports/: a planted link there must not carry the page elsewhere
+        refuse_symlinks(root, root / "reports" / "report.html")
     if kind is None:
         named = name != LATEST
         kind = "comparison" if named and (compares_dir(root) / name).is_dir() else "run"

@@ -9,6 +9,7 @@ import pandas as pd
 
 from stockrnn.api.prices import Prices, price_source, runs_folder
 from stockrnn.config.schema import Config
+from stockrnn.io.safe_read import read_parquet
 from stockrnn.runs.folder import LATEST, Manifest, RunFolder, load_run
 
 
@@ -77,7 +78,7 @@ class Run:
     @property
     def test_predictions(self) -> pd.DataFrame:
         """One row per test origin and horizon: the actual close and every forecaster's quantiles, in prices."""
-        return pd.read_parquet(self.path / "test_predictions.parquet")
+        return read_parquet(self.path / "test_predictions.parquet")
 
     def predict(
         self,

@@ -10,7 +10,7 @@ import pandas as pd
 from stockrnn.api.prices import Prices, price_source, runs_folder
 from stockrnn.api.runs import scores_frame
 from stockrnn.config.schema import Config
-from stockrnn.io.safe_read import read_json
+from stockrnn.io.safe_read import read_json, read_parquet
 from stockrnn.runs.folder import LATEST
 
 
@@ -44,7 +44,7 @@ class Backtest:
 
     @property
     def forecasts(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "forecasts.parquet")
+        return read_parquet(self.path / "forecasts.parquet")
 
     @property
     def folds(self) -> pd.DataFrame:
@@ -104,6 +104,12 @@ class Comparison:
             for rank, row in enumerate(ranked, start=1)
         ]
         return pd.DataFrame(rows)
+
+    @property
+    def runs(self) -> dict[str, str]:
+        """Each candidate's run id (a compare on one split saves every candidate as a run, which
+        `Run.load` and `predict` take like any other); empty for a walk-forward comparison."""
+        return dict(self.manifest.get("runs") or {})
 
 
 def compare(

@@ -259,6 +259,8 @@ def epoch_reporter(json_output: bool):
     batches = progress.add_task("batches", total=None)
 
     def on_batch(number, total):
+        if number == 1:  # a new epoch: its own count and clock (a finished task's clock stops)
+            progress.reset(batches, total=total)
         progress.update(batches, completed=number, total=total)
 
     def on_epoch(report, total):
@@ -270,6 +272,13 @@ def epoch_reporter(json_output: bool):
         )
 
     return progress, on_epoch, on_batch
+
+
+def restart_bars(progress) -> None:
+    """A new fit (the next compare candidate): every bar starts again from zero, clock included."""
+    if progress is not None:
+        for task in progress.tasks:
+            progress.reset(task.id, description=task.description.split()[0])
 
 
 def step_reporter(progress):

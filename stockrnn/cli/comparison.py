@@ -17,6 +17,7 @@ from stockrnn.cli.app import (
     handles_errors,
     log,
     print_json,
+    restart_bars,
     say,
     showing,
     state,
@@ -71,6 +72,7 @@ def compare(
         log.info(line)
         if not state.quiet and not json_output:
             (progress.console if progress else stderr).print(line)
+        restart_bars(progress)  # the next candidate's epochs are timed from its own start
 
     with showing(progress):
         done = api.compare(
@@ -85,11 +87,19 @@ def compare(
         )
     board = done.board
     if json_output:
-        print_json({"compare_id": done.id, "path": str(done.path), **board})
+        print_json({"compare_id": done.id, "path": str(done.path), "runs": done.runs, **board})
         return
     for table in score_tables.leaderboard_tables(board, wide=state.wide):
         say(table)
     say(f"comparison {done.id} saved to {done.path}")
+    if done.runs:
+        best = board["best"]["h1"]
+        saved = ", ".join(f"{name} as {run}" for name, run in done.runs.items())
+        say(f"each candidate saved as a run ({saved})")
+        if best in done.runs:
+            say(f"forecast with the best at h1: stockrnn predict --run {done.runs[best]}")
+    elif backtest:
+        say("a walk-forward comparison keeps no network (one per fold); train the winner to predict with it")
     from stockrnn.evaluation.verdicts import leaderboard_verdict
 
     say(leaderboard_verdict(board))
@@ -100,7 +110,10 @@ def _workload(candidates, fits: int) -> str:
     train in window mode (tens of seconds an epoch on the 5-ticker panel on 2 cores, README)."""
     windowed = [c.name for c in candidates if c.config.training.mode == "window"]
     epochs = max(c.config.training.epochs for c in candidates)
-    line = f"{len(candidates) * fits} fit(s): {len(candidates)} candidate(s) x {fits}, up to {epochs} epochs each"
+    line = (
+        f"{len(candidates) * fits} fit(s): {len(candidates)} candidate(s) x {fits}, up to {epochs} "
+        f"epoch{'s' if epochs != 1 else ''} each"
+    )
     if windowed:
         line += (
             f"; {', '.join(windowed)} train in window mode, the slow kind (34-61 s an epoch on the "

@@ -247,18 +247,25 @@ def predict(
 @app.command()
 @handles_errors
 def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> None:
-    """List trained runs and backtests with their headline test metrics."""
+    """List trained runs, backtests and comparisons with their headlines, and any broken folder."""
     from stockrnn import paths
     from stockrnn.runs.folder import LATEST, resolve_run_id, scan_runs
     from stockrnn.runs.production import read_pointer
-    from stockrnn.studies.backtest import backtests_dir, list_backtests
+    from stockrnn.studies.backtest import backtests_dir, scan_backtests
+    from stockrnn.studies.compare import compares_dir, scan_compares
 
     root = paths.runs_dir(runs_dir)
-    (found, broken), backtests = scan_runs(root), list_backtests(root)
+    (found, broken), (backtests, broken_backtests) = scan_runs(root), scan_backtests(root)
+    compares, broken_compares = scan_compares(root)
     finished = [r for r in found if not r.manifest.training.get("interrupted", False)]
     latest = resolve_run_id(root, LATEST) if finished else None
     pointer = read_pointer(root)
     production = pointer["run_id"] if pointer else None
+    every_broken = [
+        *(("run", root, name, why) for name, why in broken),
+        *(("backtest", backtests_dir(root), name, why) for name, why in broken_backtests),
+        *(("comparison", compares_dir(root), name, why) for name, why in broken_compares),
+    ]
     if json_output:
         print_json(
             {
@@ -273,19 +280,27 @@ def runs(runs_dir: Path | None = RunsOption, json_output: bool = JsonOption) -> 
                     for r in found
                 ],
                 "backtests": [{"path": str(b.path), **b.manifest} for b in backtests],
-                "broken": [{"run_id": n, "path": str(root / n), "error": e} for n, e in broken],
+                "compares": [
+                    {"path": str(c.path), "best": c.leaderboard["best"], **c.manifest} for c in compares
+                ],
+                "broken": [
+                    {"kind": kind, "run_id": n, "path": str(folder / n), "error": e}
+                    for kind, folder, n, e in every_broken
+                ],
             }
         )
         return
-    if broken:
-        say(render.broken_runs_table(root, broken))
-    if not found and not backtests and not broken:
+    if every_broken:
+        say(render.broken_folders_table(root, every_broken))
+    if not found and not backtests and not compares and not every_broken:
         say(f"no runs in {root}; train one with `stockrnn train`")
         return
     if found:
         say(render.runs_table(root, found, latest, production, wide=state.wide))
     if backtests:
         say(render.backtests_table(backtests_dir(root), backtests, wide=state.wide))
+    if compares:
+        say(render.compares_table(compares_dir(root), compares, wide=state.wide))
 
 
 @app.command()

@@ -167,14 +167,21 @@ def runs_table(
     return table
 
 
-def broken_runs_table(root: Path, broken: list[tuple[str, str]]) -> Table:
-    """Run folders that do not load, with why: listed, never silently skipped."""
-    table = Table(title=f"broken runs in {root} (skipped by `latest`)")
-    table.add_column("run", no_wrap=True, min_width=max(len(name) for name, _ in broken))
+def broken_folders_table(root: Path, broken: list[tuple[str, Path, str, str]]) -> Table:
+    """(kind, folder, name, why) of every run, backtest or comparison that does not load: listed,
+    never silently skipped."""
+    table = Table(title=f"broken folders in {root} (never picked as `latest`)")
+    table.add_column(
+        "folder", no_wrap=True, min_width=max(len(_relative(root, f, n)) for _, f, n, _ in broken)
+    )
     table.add_column("why")
-    for name, reason in broken:
-        table.add_row(name, reason.removeprefix(f"run {name}: "))
+    for kind, folder, name, reason in broken:
+        table.add_row(_relative(root, folder, name), reason.removeprefix(f"{kind} {name}: "))
     return table
+
+
+def _relative(root: Path, folder: Path, name: str) -> str:
+    return str((Path(folder) / name).relative_to(root))
 
 
 def backtests_table(root: Path, found, wide: bool = False) -> Table:
@@ -207,6 +214,39 @@ def backtests_table(root: Path, found, wide: bool = False) -> Table:
     table = _build(f"backtests in {root}", columns, rows, wide)
     table.columns[0].no_wrap = True
     table.columns[0].min_width = max(len(b.backtest_id) for b in found)
+    return table
+
+
+def compares_table(root: Path, found, wide: bool = False) -> Table:
+    """Each comparison: its candidates, plan, and the best forecaster with its ratio to naive at h1."""
+    columns = [
+        ("compare", "l", True),
+        ("created", "l", False),
+        ("tickers", "l", False),
+        ("cands", "r", True),
+        ("plan", "l", False),
+        ("best h1", "l", True),
+        ("pinb/naive", "r", True),
+    ]
+    rows = []
+    for comparison in found:
+        manifest, board = comparison.manifest, comparison.leaderboard
+        first = next(iter(board["horizons"].values()))[0]
+        plan = manifest.get("plan")
+        rows.append(
+            [
+                comparison.compare_id,
+                instant(manifest["created_at"]),
+                ",".join(manifest["tickers"]),
+                str(len(manifest["candidates"])),
+                f"{plan['folds']} x {plan['step']}" if plan else "split",
+                first["forecaster"],
+                _number(first["pinball_vs_naive"], 4),
+            ]
+        )
+    table = _build(f"comparisons in {root}", columns, rows, wide)
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max(len(c.compare_id) for c in found)
     return table
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 from stockrnn.errors import DataError, MissingInputError
 from stockrnn.io.atomic import write_atomic
 from stockrnn.io.locking import exclusive
+from stockrnn.io.safe_read import no_links_below, read_bytes, read_json
 
 PRICE_FIELDS = ["open", "high", "low", "close", "adj_close"]
 PRICE_COLUMNS = ["date", *PRICE_FIELDS, "volume", "source", "fetched_at"]
@@ -57,6 +59,7 @@ def _schema_difference(schema: pa.Schema) -> str:
 
 _TICKER_PATTERN = re.compile(r"^[\^A-Z0-9][A-Z0-9.\-=^]{0,24}$")
 _PART_FILE = "part-0.parquet"
+STORE_FILE_LIMIT = 2**30  # fifty years of daily rows is about a megabyte
 
 
 def normalize_ticker(name: str) -> str:
@@ -168,7 +171,8 @@ class PriceStore:
 
     @contextmanager
     def lock(self, timeout: float) -> Iterator[None]:
-        with exclusive(self.root / ".lock", timeout, what=f"the store {self.root}"):
+        what = f"the store {self.root}"
+        with exclusive(self.root / ".lock", timeout, what, "try again later or raise --lock-timeout"):
             yield
 
     def require_exists(self) -> None:
@@ -207,14 +211,12 @@ class PriceStore:
         write_atomic(self.symbols_file, lambda tmp: tmp.write_text(text, encoding="utf-8"), root=self.root)
 
     def _aliases(self) -> dict[str, str]:
-        if not self.symbols_file.is_file():
+        if not os.path.lexists(self.symbols_file):
             return {}
         try:
-            aliases = json.loads(self.symbols_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DataError(
-                f"{self.symbols_file}: unreadable ({exc}); delete it to ask the source by ticker"
-            ) from None
+            aliases = read_json(self.symbols_file, limit=2**20)
+        except (DataError, MissingInputError) as exc:
+            raise DataError(f"{exc}; delete it to ask the source by ticker") from None
         if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
             raise DataError(
                 f'{self.symbols_file}: expected {{"TICKER": "SYMBOL"}}; delete it to ask by ticker'
@@ -246,7 +248,12 @@ class PriceStore:
                 f" (`stockrnn store` lists the {len(known)} stored)"
             )
         try:
-            file = pq.ParquetFile(path)  # one file: skips the dataset layer (1.8x faster)
+            no_links_below(self.root, path)  # no link, FIFO or device read, nothing read without bound
+            data = read_bytes(path, STORE_FILE_LIMIT)
+        except DataError as exc:
+            raise DataError(f"{exc}; {_REFETCH.format(ticker=ticker)}") from None
+        try:
+            file = pq.ParquetFile(pa.BufferReader(data))  # one file: skips the dataset layer (1.8x faster)
             if not file.schema_arrow.equals(ARROW_SCHEMA, check_metadata=False):
                 raise DataError(
                     f"{path}: {_schema_difference(file.schema_arrow)}; {_REFETCH.format(ticker=ticker)}"

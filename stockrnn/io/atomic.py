@@ -11,6 +11,8 @@ from pathlib import Path
 
 from stockrnn.errors import OutputError, write_failure
 
+STAGING_MARK = ".stockrnn-staging"  # in a folder being published; a folder holding it is ours to clean
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -51,10 +53,10 @@ def atomic_path(target: Path, root: Path | None = None) -> Iterator[Path]:
     symbolic link. The file gets the mode the umask gives (mkstemp alone would make it 0600).
     """
     target = Path(target)
+    if root is not None:  # before mkdir: a planted link must not even get an empty folder made in its target
+        refuse_symlinks(root, target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if root is not None:
-            refuse_symlinks(root, target)
         for abandoned in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
             abandoned.unlink(missing_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -83,26 +85,31 @@ def write_atomic(target: Path, write: Callable[[Path], None], root: Path | None 
 
 
 def publish_folder(
-    root: Path, name: str, write: Callable[[Path], None], lock_timeout: float, what: str
+    root: Path,
+    name: str,
+    write: Callable[[Path], None],
+    lock_timeout: float,
+    what: str,
+    inside: Path | None = None,
 ) -> Path:
     """Let `write(staging)` fill <root>/.incomplete-<name>, then rename it to <root>/<name>.
 
     The folder appears complete or not at all; the rename is the only commit point. Under the
-    root's lock, staging folders left by a killed writer are deleted first.
+    root's lock, staging folders left by a killed writer are deleted first. With `inside` (the runs
+    folder, for its backtests/ and compares/), no folder between it and `root` may be a link: the
+    lock, the staging and that clean-up then only ever touch the real folder.
     """
-    import shutil
 
     from stockrnn.io.locking import exclusive
 
     root = Path(root)
+    if inside is not None:
+        refuse_symlinks(inside, root)
     with exclusive(root / ".lock", lock_timeout, what=what):
         try:
             root.mkdir(parents=True, exist_ok=True)
             for abandoned in root.glob(".incomplete-*"):
-                if abandoned.is_symlink():
-                    abandoned.unlink()  # never follow a planted link into a recursive delete
-                else:
-                    shutil.rmtree(abandoned, ignore_errors=True)
+                _remove_abandoned(abandoned)
             taken, suffix, base = True, 1, name
             while taken:
                 taken = os.path.lexists(root / name)
@@ -111,12 +118,17 @@ def publish_folder(
                     name = f"{base}-{suffix}"
             staging, final = root / f".incomplete-{name}", root / name
             staging.mkdir()
+            (staging / STAGING_MARK).touch()
             write(staging, name)
             for written in sorted(staging.iterdir()):  # sorted: the same order every run
                 with open(written, "rb") as fh:
                     os.fsync(fh.fileno())
             fsync_dir(staging)
             os.rename(staging, final)
+            # The mark goes only after the rename: a staging folder killed at any point before it
+            # still says it is ours. (Killed just after, the complete folder keeps a hidden mark.)
+            (final / STAGING_MARK).unlink()
+            fsync_dir(final)
             fsync_dir(root)
         except OSError as exc:
             _remove(root, name)
@@ -128,6 +140,22 @@ def publish_folder(
             _remove(root, name)
             raise
     return final
+
+
+def _remove_abandoned(entry: Path) -> None:
+    """A staging folder a killed stockrnn left: removed only if it is a real folder that stockrnn
+    marked as its staging (or an empty one, killed before the mark); anything else named like one
+    (a planted link, a user's folder) is left alone."""
+    import shutil
+
+    if entry.is_symlink() or not entry.is_dir():
+        return
+    mark = entry / STAGING_MARK
+    if mark.is_file() and not mark.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+        return
+    with contextlib.suppress(OSError):
+        entry.rmdir()  # only if empty
 
 
 def _remove(root: Path, name: str) -> None:

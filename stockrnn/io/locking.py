@@ -20,17 +20,23 @@ def _holder_file(lock_file: Path) -> Path:
 
 
 def _describe_holder(lock_file: Path) -> str:
-    try:
-        holder = json.loads(_holder_file(lock_file).read_text())
+    from stockrnn.errors import DataError, MissingInputError
+    from stockrnn.io.safe_read import read_json
+
+    try:  # the safe reader: a FIFO or device planted as the record is not waited on
+        holder = read_json(_holder_file(lock_file), limit=4096)
         return f"pid {holder['pid']} on {holder['host']} since {holder['since']}"
-    except (OSError, ValueError, KeyError):
+    except (DataError, MissingInputError, TypeError, KeyError):
         return "an unknown process"
 
 
 def _write_holder(path: Path, text: str) -> None:
-    """Only into a regular file: O_NOFOLLOW refuses a link planted since the check above."""
+    """A new regular file: whatever was there (a FIFO would block the open) is unlinked first, and
+    O_EXCL | O_NOFOLLOW refuse a link planted in between."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     except OSError as exc:
         raise write_failure(exc, path) from exc
     with os.fdopen(fd, "w") as fh:
@@ -38,8 +44,9 @@ def _write_holder(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def exclusive(lock_file: Path, timeout: float, what: str) -> Iterator[None]:
-    """Hold `lock_file` for the block, waiting up to `timeout` seconds for another holder."""
+def exclusive(lock_file: Path, timeout: float, what: str, advice: str = "try again later") -> Iterator[None]:
+    """Hold `lock_file` for the block, waiting up to `timeout` seconds for another holder; `advice`
+    ends the error line (name --lock-timeout only where the command has it)."""
     lock_file = Path(lock_file)
     try:
         lock_file.parent.mkdir(parents=True, exist_ok=True)
@@ -55,8 +62,7 @@ def exclusive(lock_file: Path, timeout: float, what: str) -> Iterator[None]:
         lock.acquire()
     except Timeout:  # a TimeoutError, so an OSError: first
         raise TemporaryError(
-            f"{what} is locked by {_describe_holder(lock_file)}; "
-            f"waited {timeout:g}s, try again later or raise --lock-timeout"
+            f"{what} is locked by {_describe_holder(lock_file)}; waited {timeout:g}s, {advice}"
         ) from None
     except OSError as exc:
         raise write_failure(exc, lock_file) from exc

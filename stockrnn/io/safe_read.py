@@ -17,6 +17,18 @@ JSON_LIMIT = 64 * 2**20  # a manifest or metrics file is kilobytes; anything thi
 WEIGHTS_LIMIT = 4 * 2**30
 
 
+def no_links_below(root: Path, path: Path) -> None:
+    """65 if a folder between `root` and `path` is a symbolic link: a read must not leave the folder
+    it was pointed at (the root itself may be a link; the file is checked by read_bytes)."""
+    current = Path(root)
+    for part in Path(path).relative_to(root).parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise DataError(
+                f"{current} is a symbolic link; stockrnn reads only real folders inside {root}: remove it"
+            )
+
+
 def read_bytes(path: Path, limit: int) -> bytes:
     """The bytes of the regular file `path` (not a link, FIFO, device or folder), at most `limit`."""
     path = Path(path)
@@ -75,3 +87,22 @@ def read_json(path: Path, limit: int = JSON_LIMIT):
         raise DataError(
             f"{path}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})"
         ) from None
+
+
+PARQUET_LIMIT = 4 * 2**30
+
+
+def read_parquet(path: Path, limit: int = PARQUET_LIMIT, columns: list[str] | None = None):
+    """The Parquet file at `path` as a DataFrame, read like every other file here (no link, no
+    FIFO, bounded); a file that is not Parquet is one line naming it."""
+    import io
+
+    import pandas as pd
+    import pyarrow as pa
+
+    data = read_bytes(path, limit)
+    try:
+        return pd.read_parquet(io.BytesIO(data), columns=columns)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable Parquet file ({first_line})") from None

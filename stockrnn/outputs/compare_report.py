@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from stockrnn.outputs import charts
-from stockrnn.outputs.html import _number, _p, write_page
+from stockrnn.outputs.html import Section, _number, _p, bullets, table, write_page
 from stockrnn.outputs.report import Chart
 
 COLUMNS = (
@@ -23,15 +22,14 @@ COLUMNS = (
 )
 
 
-def leaderboard_html(board: dict) -> str:
+def leaderboard_sections(board: dict) -> list[Section]:
     tables = []
     for horizon, rows in board["horizons"].items():
-        head = "".join(f"<th>{c}</th>" for c in COLUMNS)
         body = []
         for rank, row in enumerate(rows, start=1):
             cells = (
                 rank,
-                html.escape(row["forecaster"]),
+                row["forecaster"],
                 _number(row["mae_vs_naive"]),
                 _number(row["pinball_vs_naive"]),
                 _number(row["crps_vs_naive"]),
@@ -41,10 +39,9 @@ def leaderboard_html(board: dict) -> str:
                 _p(row["p_vs_naive"]),
                 _p(row["p_vs_best"]),
             )
-            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        caption = f"{horizon}, sorted by {html.escape(board['by'])} ({html.escape(board['scope'])})"
-        tables.append(f"<table><caption>{caption}</caption><tr>{head}</tr>{''.join(body)}</table>")
-    return "".join(tables)
+            body.append(cells)
+        tables.append(table(f"{horizon}, sorted by {board['by']} ({board['scope']})", COLUMNS, body))
+    return tables
 
 
 def ratio_chart(board: dict) -> Chart:
@@ -70,14 +67,16 @@ def write_compare_report(comparison, out: Path, png_dir: Path | None = None) -> 
 
     board = comparison.leaderboard
     found = [ratio_chart(board)]
-    candidates = ", ".join(html.escape(name) for name in comparison.manifest["candidates"])
+    candidates = ", ".join(comparison.manifest["candidates"])
     plan = comparison.manifest.get("plan")
     how = f"{plan['folds']} walk-forward folds of {plan['step']} sessions" if plan else "one test split"
     intro = (
         f"Candidates {candidates} and every baseline, fitted on the same data and scored on the same origins "
-        f"({how}); p-values: Diebold-Mariano (HLN) on per-date {html.escape(board['loss_tested'])} loss."
+        f"({how}); p-values: Diebold-Mariano (HLN) on per-date {board['loss_tested']} loss."
     )
-    verdict = "".join(f"<li>{html.escape(line)}</li>" for line in leaderboard_verdict(board).splitlines())
-    body = f"<ul>{verdict}</ul>{leaderboard_html(board)}"
-    write_page(out, f"stockrnn compare {comparison.compare_id}", intro, body, found, png_dir)
+    sections = [bullets(leaderboard_verdict(board).splitlines()), *leaderboard_sections(board)]
+    runs = comparison.manifest.get("runs") or {}
+    if runs:
+        sections.append(table("each candidate saved as a run", ("candidate", "run"), runs.items()))
+    write_page(out, f"stockrnn compare {comparison.compare_id}", intro, sections, found, png_dir)
     return found

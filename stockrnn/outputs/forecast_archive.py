@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from stockrnn.io.atomic import write_atomic
+from stockrnn.errors import DataError
+from stockrnn.io.atomic import refuse_symlinks, write_atomic
 from stockrnn.io.locking import exclusive
+from stockrnn.io.safe_read import read_parquet
 
 log = logging.getLogger("stockrnn")
 
@@ -41,11 +43,12 @@ def _readable_earlier(path: Path, columns: list[str]) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     try:
-        kept = pd.read_parquet(path)
+        kept = read_parquet(path)
         if list(kept.columns) != columns:
             raise ValueError(f"columns {list(kept.columns)[:4]}... are not this version's")
         return kept
     except (
+        DataError,
         OSError,
         ValueError,
         KeyError,
@@ -63,9 +66,11 @@ def _readable_earlier(path: Path, columns: list[str]) -> pd.DataFrame | None:
 
 def write_forecasts(frame: pd.DataFrame, out_root: Path, lock_timeout: float = 30.0) -> list[Path]:
     written = []
-    with exclusive(Path(out_root) / ".lock", lock_timeout, what=f"the forecasts folder {out_root}"):
+    what = f"the forecasts folder {out_root}"
+    with exclusive(Path(out_root) / ".lock", lock_timeout, what, "try again later or raise --lock-timeout"):
         for (origin_date, run_id), rows in frame.groupby([PARTITION, "run_id"], sort=True):
             path = partition_file(out_root, origin_date, run_id)
+            refuse_symlinks(Path(out_root), path)  # before reading or moving aside what is there
             rows = rows.drop(columns=PARTITION)
             kept = _readable_earlier(path, list(rows.columns))
             if kept is not None:
@@ -104,7 +109,7 @@ def _read_layout(root: Path, key: str) -> pd.DataFrame | None:
         for folder in root.glob(f"{key}=*")
         if folder.is_dir() and not folder.is_symlink()
         for f in folder.glob("*.parquet")
-        if not f.name.startswith(".") and f.is_file()
+        if not f.name.startswith(".") and f.is_file() and not f.is_symlink()
     )
     if not files:
         return None

@@ -7,7 +7,6 @@ training history), so a report needs neither the store nor torch, and says nothi
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from stockrnn.forecasters.quantiles import central_intervals, level_name
+from stockrnn.io.safe_read import read_parquet
 from stockrnn.outputs import charts
-from stockrnn.outputs.html import folds_table, headline_table, write_page
+from stockrnn.outputs.html import folds_table, headline_table, text, write_page
 
 TICKER_LIMIT = 6  # above this, the 3 worst and 3 best tickers by pinball loss ratio to naive
 HISTORY_SESSIONS = 120
@@ -51,7 +51,7 @@ def _with_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def from_run(run) -> Source:
-    frame = pd.read_parquet(run.path / "test_predictions.parquet").rename(columns={"date": "target_date"})
+    frame = read_parquet(run.path / "test_predictions.parquet").rename(columns={"date": "target_date"})
     if "horizon" not in frame:  # runs from before horizons: one session ahead
         frame["horizon"] = 1
         frame["origin_date"] = frame["target_date"]
@@ -243,8 +243,9 @@ def write_report(source: Source, out: Path, png_dir: Path | None = None) -> list
     from stockrnn.evaluation.verdicts import edge_verdict
 
     found = build_charts(source)
-    folds = folds_table(source.folds, source.fold_metrics) if source.folds else ""
-    body = f"{headline_table(source.metrics)}<p>{html.escape(edge_verdict(source.metrics))}</p>{folds}"
+    sections = [headline_table(source.metrics), text(edge_verdict(source.metrics))]
+    if source.folds:
+        sections.append(folds_table(source.folds, source.fold_metrics))
     intro = "Every figure is on forecast origins the model never trained on."
-    write_page(out, f"stockrnn {source.kind} {source.name}", intro, body, found, png_dir)
+    write_page(out, f"stockrnn {source.kind} {source.name}", intro, sections, found, png_dir)
     return found

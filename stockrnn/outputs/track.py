@@ -217,10 +217,8 @@ def failed_tests(summary: pd.DataFrame, level: float) -> list[dict]:
 def write_track_report(tracked: Tracked, out, png_dir=None) -> list:
     """The archive's HTML page: per run and horizon, the 90% interval's rolling coverage through time
     against the nominal band (misses marked), and the summary table."""
-    import html
-
     from stockrnn.outputs import charts
-    from stockrnn.outputs.html import write_page
+    from stockrnn.outputs.html import table, write_page
     from stockrnn.outputs.report import Chart
 
     found = []
@@ -245,10 +243,17 @@ def write_track_report(tracked: Tracked, out, png_dir=None) -> list:
     columns = ["run_id", "ticker", "horizon", "forecasts", "pending", "coverage_90", "kupiec_p_90"]
     columns += ["christoffersen_cc_p_90", "pinball_vs_naive", "dm_pinball_p", "mae_vs_naive", "dm_mae_p"]
     shown = tracked.summary[[c for c in columns if c in tracked.summary]]
-    table = shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-", escape=True)
-    intro = html.escape(
+    rows = [[_cell(value) for value in row] for row in shown.itertuples(index=False)]
+    summary = table("per run, ticker and horizon", list(shown.columns), rows)
+    intro = (
         "Every archived forecast whose outcome is stored, scored per run, ticker and horizon; p-values of "
         "Kupiec's and Christoffersen's coverage tests and of Diebold-Mariano against naive."
     )
-    write_page(out, "stockrnn track: the forecasts archive", intro, table, found, png_dir)
+    write_page(out, "stockrnn track: the forecasts archive", intro, [summary], found, png_dir)
     return found
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "-" if value != value else f"{value:.4f}"
+    return str(value)

@@ -166,6 +166,25 @@ def ensure_writable(folder: Path) -> None:
         raise write_failure(exc, folder) from exc
 
 
+PUBLISH_LOCK_TIMEOUT = 30.0  # seconds a backtest or compare waits for another saving into its folder
+
+
+def ensure_publishable(runs_root: Path, folder: str) -> Path:
+    """Before the work, not after it: <runs>/<folder> (backtests, compares) must be a real folder
+    (a planted link is a 73 naming it) whose lock another writer does not hold (a 75 now, rather than
+    after every fold has trained). Returns the folder."""
+    from stockrnn.io.atomic import refuse_symlinks
+    from stockrnn.io.locking import exclusive
+
+    ensure_writable(Path(runs_root))
+    root = Path(runs_root) / folder
+    refuse_symlinks(Path(runs_root), root)
+    if root.is_dir():  # no folder yet: no lock to wait for, and nothing is created before the work
+        with exclusive(root / ".lock", PUBLISH_LOCK_TIMEOUT, what=f"the {folder} folder {root}"):
+            pass
+    return root
+
+
 def check_run_name(runs_root: Path, name: str) -> None:
     """A run id is a name inside the runs folder: not a path, not hidden, not a symbolic link."""
     if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name:

@@ -74,7 +74,7 @@ class ManifestSchema(BaseModel):
         return self
 
 
-def _where(error: dict) -> str:
+def first_error(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     return f"{key}: {message}" if key else message
@@ -85,17 +85,19 @@ def check_manifest(run_id: str, data) -> None:
     try:
         ManifestSchema.model_validate(data)
     except ValidationError as exc:
-        raise DataError(f"run {run_id}: manifest.json: {_where(exc.errors()[0])}; retrain") from None
+        raise DataError(f"run {run_id}: manifest.json: {first_error(exc.errors()[0])}; retrain") from None
 
 
 def check_config(run_id: str, data):
-    """The run's config, validated like a user's; exit 65 naming config.json and the key."""
+    """The run's config, validated like a user's; exit 65 naming config.json and the key. (`run_id`
+    may name another folder: "backtest <id>".)"""
     from stockrnn.config.schema import Config
 
+    what = run_id if " " in run_id else f"run {run_id}"
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise DataError(f"run {run_id}: config.json: {_where(exc.errors()[0])}; retrain") from None
+        raise DataError(f"{what}: config.json: {first_error(exc.errors()[0])}; retrain") from None
 
 
 def check_agreement(run_id: str, config, manifest: dict) -> None:
@@ -117,14 +119,14 @@ def check_agreement(run_id: str, config, manifest: dict) -> None:
             )
 
 
-def _canonical(data) -> bytes:
+def canonical_json(data) -> bytes:
     return json.dumps(strict_json(data), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
 def checksum(config: dict, manifest: dict) -> str:
     """sha256 over config.json and manifest.json as JSON (the checksum key itself left out)."""
-    digest = hashlib.sha256(_canonical(config))
-    digest.update(_canonical({k: v for k, v in manifest.items() if k != CHECKSUM}))
+    digest = hashlib.sha256(canonical_json(config))
+    digest.update(canonical_json({k: v for k, v in manifest.items() if k != CHECKSUM}))
     return digest.hexdigest()
 
 

@@ -25,16 +25,17 @@ from stockrnn.errors import DataError, MissingInputError
 from stockrnn.evaluation.metrics import headline_scores
 from stockrnn.io.atomic import publish_folder
 from stockrnn.io.json_files import write_json
-from stockrnn.io.safe_read import read_json
+from stockrnn.io.safe_read import read_json, read_parquet
 from stockrnn.runs.folder import (
     LATEST,
     check_run_name,
-    ensure_writable,
+    ensure_publishable,
     library_versions,
     new_run_id,
     order_key,
     scan_folders,
 )
+from stockrnn.studies.folder_schema import BacktestManifest, BacktestMetrics, check_folder, check_json, seal
 
 FOLDER = "backtests"
 
@@ -51,7 +52,7 @@ class Backtest:
         return read_json(self.path / "metrics.json")
 
     def forecasts(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "forecasts.parquet")
+        return read_parquet(self.path / "forecasts.parquet")
 
 
 def backtests_dir(runs_root: Path) -> Path:
@@ -71,22 +72,30 @@ def forecasts_frame(result) -> pd.DataFrame:
     return frame
 
 
+FILES = ["config.json", "metrics.json", "forecasts.parquet"]  # beside manifest.json, which seals them
+
+
 def save_backtest(
     runs_root: Path, backtest_id: str, config: dict, manifest: dict, metrics: dict, forecasts: pd.DataFrame
 ) -> Path:
     def write(staging: Path, final_id: str) -> None:
         write_json(staging / "config.json", config)
-        write_json(staging / "manifest.json", {**manifest, "backtest_id": final_id})
         write_json(staging / "metrics.json", metrics)
         forecasts.to_parquet(staging / "forecasts.parquet", index=False)
+        write_json(staging / "manifest.json", seal({**manifest, "backtest_id": final_id}, staging, FILES))
 
     root = backtests_dir(runs_root)
-    return publish_folder(root, backtest_id, write, 30.0, f"the backtests folder {root}")
+    return publish_folder(root, backtest_id, write, 30.0, f"the backtests folder {root}", inside=runs_root)
+
+
+def scan_backtests(runs_root: Path) -> tuple[list[Backtest], list[tuple[str, str]]]:
+    """The backtests that load, and (name, why) for each that does not."""
+    return scan_folders(backtests_dir(runs_root), _read_backtest)
 
 
 def list_backtests(runs_root: Path) -> list[Backtest]:
     """The backtests that load (a broken one never blocks a newer good one)."""
-    return scan_folders(backtests_dir(runs_root), _read_backtest)[0]
+    return scan_backtests(runs_root)[0]
 
 
 def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
@@ -101,19 +110,21 @@ def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
 
 
 def _read_backtest(root: Path, name: str) -> Backtest:
+    """A backtest whose manifest passes its schema and checksum and whose files match it."""
+    from stockrnn.runs.schema import check_config
+
     path = root / name
+    what = f"backtest {name}"
     if not (path / "manifest.json").is_file():
         raise MissingInputError(f"no backtest {name!r} in {root}; `stockrnn runs` lists them")
     try:
-        config = read_json(path / "config.json")
         manifest = read_json(path / "manifest.json")
-        manifest["created_at"]  # noqa: B018 - a manifest without it is not ours
+        check_folder(what, path, manifest, BacktestManifest, FILES)
+        config = read_json(path / "config.json")
+        check_json(what, "metrics.json", read_json(path / "metrics.json"), BacktestMetrics)
     except (DataError, MissingInputError) as exc:
-        raise DataError(f"backtest {name}: {exc}") from None
-    except (KeyError, TypeError):
-        raise DataError(
-            f"backtest {name}: manifest.json has no created_at; it is not a backtest stockrnn wrote"
-        ) from None
+        raise DataError(f"{exc}" if str(exc).startswith(what) else f"{what}: {exc}") from None
+    check_config(what, config)
     return Backtest(name, path, config, manifest)
 
 
@@ -143,7 +154,7 @@ def backtest(
     frames, names = load_feature_frames(
         store, tickers, None, config.features.target, inputs=config.features.inputs
     )
-    ensure_writable(Path(runs_root))
+    ensure_publishable(Path(runs_root), FOLDER)
     device = resolve_device(config.training.device)
     result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch, on_step)
     backtest_id = new_backtest_id(config.model.label, tickers, plan.folds, plan.step)

@@ -1,7 +1,7 @@
 """`stockrnn compare`: several networks and every baseline on one dataset, one leaderboard.
 
 Candidates may differ in [model] and [training] only (quantile levels and calibration excepted):
-data, features, split, lookback and horizon are shared, so every forecaster is fitted on the same
+data, features, split, calibration, lookback and horizon are shared, so every forecaster is fitted on the same
 training split and scored on the very same origins, horizons and levels. With a backtest plan the
 same holds fold by fold. Each leaderboard row carries the Diebold-Mariano p-value of its loss
 against naive and against the row with the lowest loss at that horizon (per-date losses, HLN).
@@ -86,7 +86,7 @@ def checked_candidates(candidates: list[Candidate]) -> list[Candidate]:
         raise ConfigError(f"candidate names {clashing} are taken by forecasters; rename those configs")
     first = candidates[0]
     for other in candidates[1:]:
-        for section in ("data", "features", "split"):
+        for section in ("data", "features", "split", "calibration"):
             mine, theirs = getattr(first.config, section), getattr(other.config, section)
             if mine != theirs:
                 key = next(k for k in type(mine).model_fields if getattr(mine, k) != getattr(theirs, k))
@@ -98,6 +98,22 @@ def checked_candidates(candidates: list[Candidate]) -> list[Candidate]:
             if getattr(first.config.model, key) != getattr(other.config.model, key):
                 raise ConfigError(f"candidate {other.name!r} differs from {first.name!r} in model.{key}")
     return candidates
+
+
+class Remembered:
+    """A fitted forecaster whose forecasts are computed once per set of origins: every candidate's
+    run scores the same baselines on the same origins."""
+
+    def __init__(self, forecaster):
+        self.forecaster = forecaster
+        self.name = forecaster.name
+        self._made: dict[bytes, Forecast] = {}
+
+    def predict(self, panel: Panel, ends: np.ndarray) -> Forecast:
+        key = np.asarray(ends).tobytes()  # one panel per comparison: the origins identify the call
+        if key not in self._made:
+            self._made[key] = self.forecaster.predict(panel, ends)
+        return self._made[key]
 
 
 @dataclass

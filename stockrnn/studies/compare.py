@@ -25,12 +25,13 @@ from stockrnn.io.safe_read import read_json
 from stockrnn.runs.folder import (
     LATEST,
     check_run_name,
-    ensure_writable,
+    ensure_publishable,
     library_versions,
     new_run_id,
     order_key,
     scan_folders,
 )
+from stockrnn.studies.folder_schema import CompareManifest, Leaderboard, check_folder, check_json, seal
 
 FOLDER = "compares"
 
@@ -51,19 +52,27 @@ def new_compare_id(candidates: int, tickers: list[str]) -> str:
     return new_run_id(f"compare{candidates}", tickers)
 
 
+FILES = ["leaderboard.json"]  # beside manifest.json, which seals it
+
+
 def save_compare(runs_root: Path, compare_id: str, manifest: dict, leaderboard: dict) -> Path:
     def write(staging: Path, final_id: str) -> None:
-        write_json(staging / "manifest.json", {**manifest, "compare_id": final_id})
         write_json(staging / "leaderboard.json", leaderboard)
+        write_json(staging / "manifest.json", seal({**manifest, "compare_id": final_id}, staging, FILES))
 
     root = compares_dir(runs_root)
-    return publish_folder(root, compare_id, write, 30.0, f"the compares folder {root}")
+    return publish_folder(root, compare_id, write, 30.0, f"the compares folder {root}", inside=runs_root)
+
+
+def scan_compares(runs_root: Path) -> tuple[list[Comparison], list[tuple[str, str]]]:
+    """The comparisons that load, and (name, why) for each that does not."""
+    return scan_folders(compares_dir(runs_root), _read_compare)
 
 
 def load_compare(runs_root: Path, name: str = LATEST) -> Comparison:
     root = compares_dir(runs_root)
     if name == LATEST:
-        loaded = scan_folders(root, _read_compare)[0]  # an older broken folder never blocks a newer one
+        loaded = scan_compares(runs_root)[0]  # an older broken folder never blocks a newer one
         if not loaded:
             raise MissingInputError(f"no comparisons in {root}; run `stockrnn compare`")
         return max(loaded, key=lambda c: order_key(c.compare_id, str(c.manifest["created_at"])))
@@ -72,23 +81,19 @@ def load_compare(runs_root: Path, name: str = LATEST) -> Comparison:
 
 
 def _read_compare(root: Path, name: str) -> Comparison:
+    """A comparison whose manifest passes its schema and checksum and whose leaderboard matches it."""
     path = root / name
-    if not _is_compare(path):
-        raise MissingInputError(f"no comparison {name!r} in {root}")
+    what = f"comparison {name}"
+    if not (path / "manifest.json").is_file():
+        raise MissingInputError(f"no comparison {name!r} in {root}; `stockrnn runs` lists them")
     try:
         manifest = read_json(path / "manifest.json")
+        check_folder(what, path, manifest, CompareManifest, FILES)
         leaderboard = read_json(path / "leaderboard.json")
-        manifest["created_at"], leaderboard["horizons"]  # noqa: B018 - files without them are not ours
+        check_json(what, "leaderboard.json", leaderboard, Leaderboard)
     except (DataError, MissingInputError) as exc:
-        raise DataError(f"comparison {name}: {exc}") from None
-    except (KeyError, TypeError):
-        raise DataError(f"comparison {name}: its manifest or leaderboard is not one stockrnn wrote") from None
+        raise DataError(f"{exc}" if str(exc).startswith(what) else f"{what}: {exc}") from None
     return Comparison(name, path, manifest, leaderboard)
-
-
-def _is_compare(entry: Path) -> bool:
-    real = entry.is_dir() and not entry.is_symlink() and not entry.name.startswith(".")
-    return real and (entry / "manifest.json").is_file()
 
 
 @dataclass
@@ -96,6 +101,7 @@ class CompareOutcome:
     compare_id: str
     path: Path
     leaderboard: dict
+    runs: dict[str, str]  # candidate -> the run it was saved as (empty for a walk-forward compare)
 
 
 def compare(
@@ -115,13 +121,14 @@ def compare(
     base = candidates[0].config
     device = resolve_device(base.training.device)
     if plan is None:
-        board_input, tickers, frames, last = _compare_on_split(
+        board_input, tickers, frames, last, runs = _compare_on_split(
             candidates, store, runs_root, device, on_candidate, on_epoch
         )
     else:
         board_input, tickers, frames, last = _compare_walking_forward(
             candidates, store, runs_root, device, plan, on_candidate, on_epoch
         )
+        runs = {}  # fits per fold: no single network to keep (train the winner to predict with it)
     board = leaderboard(*board_input, by=by)
     compare_id = new_compare_id(len(candidates), tickers)
     manifest = {
@@ -132,31 +139,45 @@ def compare(
         "levels": list(base.model.levels),
         "candidates": {c.name: c.config.model_dump(mode="json") for c in candidates},
         "plan": asdict(plan) if plan else None,
+        "runs": runs,
         "data_fingerprint": fingerprint(frames, last),
         "versions": library_versions(),
         "device": str(device),
     }
     path = save_compare(Path(runs_root), compare_id, manifest, board)
-    return CompareOutcome(path.name, path, board)
+    return CompareOutcome(path.name, path, board, runs)
 
 
 def _compare_on_split(candidates, store, runs_root, device, on_candidate, on_epoch):
+    """Every candidate fitted on one split, scored with the baselines exactly as `train` scores a
+    run, and saved as a run (listed, loadable, predictable): the comparison points at them."""
     from stockrnn.evaluation.metrics import naive_scale_per_ticker
-    from stockrnn.evaluation.scoring import apply_offsets, calibrate
-    from stockrnn.studies.candidates import fit_candidates
+    from stockrnn.studies.candidates import Remembered, fit_candidates
+    from stockrnn.studies.train import save_network_run, score_network
 
     base = candidates[0].config
     data = prepare_training_data(base, store)
-    ensure_writable(Path(runs_root))
+    ensure_publishable(Path(runs_root), FOLDER)
     forecasters, entrants = fit_candidates(candidates, data, device, on_candidate, on_epoch)
-    offsets = (
-        calibrate(data.fit_data, forecasters) if base.model.conformal and not base.model.is_point else {}
-    )
-    raw = {name: f.predict(data.panel, data.test_ends) for name, f in forecasters.items()}
-    calibrated = apply_offsets(data.panel, data.test_ends, raw, offsets)
+    names = [c.name for c in candidates]
+    # Fitted once, forecast once: each candidate's run scores them again from memory.
+    baselines = {name: Remembered(f) for name, f in forecasters.items() if name not in names}
+    calibrated, raw, runs = {}, {}, {}
+    for index, candidate in enumerate(candidates):
+        network = forecasters[candidate.name]
+        scored = score_network(candidate.config, data, network, baselines)
+        path = save_network_run(
+            candidate.config, runs_root, data, device, network, scored, label=candidate.name
+        )
+        runs[candidate.name] = path.name
+        calibrated[candidate.name] = scored.forecasts[network.name]
+        raw[candidate.name] = network.predict(data.panel, data.test_ends)
+        if index == 0:
+            calibrated.update({name: scored.forecasts[name] for name in baselines})
+    raw.update({name: baseline.predict(data.panel, data.test_ends) for name, baseline in baselines.items()})
     naive_scale = naive_scale_per_ticker(data.panel, data.train_ends)
     board_input = (data.panel, data.test_ends, calibrated, raw, naive_scale, entrants)
-    return board_input, data.tickers, data.frames, data.split.test_end
+    return board_input, data.tickers, data.frames, data.split.test_end, runs
 
 
 def _compare_walking_forward(candidates, store, runs_root, device, plan, on_candidate, on_epoch):
@@ -172,7 +193,7 @@ def _compare_walking_forward(candidates, store, runs_root, device, plan, on_cand
     frames, names = load_feature_frames(
         store, tickers, None, base.features.target, inputs=base.features.inputs
     )
-    ensure_writable(Path(runs_root))
+    ensure_publishable(Path(runs_root), FOLDER)
     calibrated, raw, entrants, first = {}, {}, {}, None
     for index, candidate in enumerate(candidates, start=1):
         result = run_backtest(candidate.config, frames, names, plan, device, None, on_epoch)

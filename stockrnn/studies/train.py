@@ -150,19 +150,65 @@ def _evaluate_and_save(
     from stockrnn.forecasters.registry import fit_baselines
 
     step("fitting the baselines (naive, drift, EWMA, GARCH per ticker, ridge, DLinear)")
-    forecasters = {network.name: network, **fit_baselines(data.fit_data)}
+    baselines = fit_baselines(data.fit_data)
     step(f"calibrating and scoring every forecaster on {len(data.test_ends):,} test origins")
-    offsets = (
-        calibrate(data.fit_data, forecasters) if config.model.conformal and not config.model.is_point else {}
-    )
-    scored = score_on(data.fit_data, forecasters, data.test_ends, offsets, config.calibration)
+    scored = score_network(config, data, network, baselines)
     result = network.result
     verdict = None
     if challenged:
         step(f"scoring the challenge against {challenged}")
         verdict = _verdict(incumbent, store, data, scored, result.interrupted_by is not None)
+    path = save_network_run(config, runs_root, data, device, network, scored, verdict)
+    if verdict is not None and verdict["promoted"]:
+        from stockrnn.runs.production import promote
 
-    run_id = new_run_id(config.model.label, data.tickers)
+        promote(Path(runs_root), path.name, f"train --challenge {challenged}: {verdict['why']}")
+        log.info("promoted run %s to production: %s", path.name, verdict["why"])
+    elif verdict is not None:
+        log.info(
+            "run %s not promoted; production stays %s: %s", path.name, verdict["production"], verdict["why"]
+        )
+    return TrainOutcome(
+        path.name,  # the id publish_folder reserved (a suffix if another run took this second)
+        path,
+        scored.metrics,
+        str(device),
+        result.best_epoch,
+        len(result.history),
+        result.seconds_per_epoch,
+        parameter_count(network.model),
+    )
+
+
+def score_network(config: Config, data: TrainingData, network, baselines: dict):
+    """The trained network and the fitted baselines on the test origins, each calibrated as the
+    config says (split offsets from validation, then online), scored against naive."""
+    forecasters = {network.name: network, **baselines}
+    offsets = (
+        calibrate(data.fit_data, forecasters) if config.model.conformal and not config.model.is_point else {}
+    )
+    return score_on(data.fit_data, forecasters, data.test_ends, offsets, config.calibration)
+
+
+def save_network_run(
+    config: Config,
+    runs_root: Path,
+    data: TrainingData,
+    device,
+    network,
+    scored,
+    verdict: dict | None = None,
+    label: str | None = None,
+) -> Path:
+    """Save a trained and scored network as a run folder (train's, or one of compare's candidates,
+    `label` then naming the candidate in the run id instead of the cell)."""
+    import re
+
+    from stockrnn.forecasters.models import parameter_count
+
+    result = network.result
+    offsets = scored.offsets
+    run_id = new_run_id(re.sub(r"[^A-Za-z0-9_.+-]", "_", label or config.model.label)[:40], data.tickers)
     manifest = Manifest(
         run_id=run_id,
         created_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
@@ -201,7 +247,7 @@ def _evaluate_and_save(
         challenge=verdict,
     )
     state = {k: v.detach().cpu() for k, v in network.model.state_dict().items()}
-    path = save_run(
+    return save_run(
         Path(runs_root),
         run_id,
         config.model_dump(mode="json"),
@@ -209,23 +255,4 @@ def _evaluate_and_save(
         state,
         scored.metrics,
         predictions_frame(data.panel, data.test_ends, scored.forecasts),
-    )
-    if verdict is not None and verdict["promoted"]:
-        from stockrnn.runs.production import promote
-
-        promote(Path(runs_root), path.name, f"train --challenge {challenged}: {verdict['why']}")
-        log.info("promoted run %s to production: %s", path.name, verdict["why"])
-    elif verdict is not None:
-        log.info(
-            "run %s not promoted; production stays %s: %s", path.name, verdict["production"], verdict["why"]
-        )
-    return TrainOutcome(
-        path.name,  # the id publish_folder reserved (a suffix if another run took this second)
-        path,
-        scored.metrics,
-        str(device),
-        result.best_epoch,
-        len(result.history),
-        result.seconds_per_epoch,
-        parameter_count(network.model),
     )
