@@ -21,8 +21,9 @@ def backtest_rows(stockrnn: list[str], run_process, sample: Path, quick: bool) -
             f"\n{f'backtest, GSPC, H=5, {folds} x {step}':<34}{'wall s':>8}{'folds/min':>10}{'RSS MiB':>9}"
             f"{'x trains':>9}{'RSS fold 1 -> last':>20}"
         )
-        measured = {}
-        for label, extra in (("from scratch", []), ("--warm-start", ["--warm-start"])):
+        measured, paths = {}, {}
+        ways = (("from scratch", []), ("--jobs 2", ["--jobs", "2"]), ("--warm-start", ["--warm-start"]))
+        for label, extra in ways:
             argv = [
                 *stockrnn,
                 "backtest",
@@ -36,6 +37,7 @@ def backtest_rows(stockrnn: list[str], run_process, sample: Path, quick: bool) -
             ]
             wall, rss, out = run_process(argv, env)
             measured[label] = (wall, rss, json.loads(out)["folds"])
+            paths[label] = json.loads(out)["path"]
         cutoffs = measured["from scratch"][2]
         trains_wall, trains_rss = 0.0, 0.0
         for fold in cutoffs:  # the same fits as separate runs: same split dates, same seed
@@ -60,5 +62,22 @@ def backtest_rows(stockrnn: list[str], run_process, sample: Path, quick: bool) -
         )
         print(
             "(x trains: wall time over the separate train runs, which also score a longer test split; "
-            "RSS fold 1 -> last: the backtest's peak RSS after its first and its last fold)"
+            "RSS fold 1 -> last: the backtest's peak RSS after its first and its last fold; the RSS of "
+            "--jobs 2 is its parent's, each worker process has its own)"
         )
+        speedup = measured["from scratch"][0] / measured["--jobs 2"][0]
+        print(f"--jobs 2 over --jobs 1: {speedup:.2f}x faster; {_largest_difference(paths)}")
+
+
+def _largest_difference(paths: dict) -> str:
+    """How far the --jobs 2 forecasts are from --jobs 1's (thread counts change summation order)."""
+    import numpy as np
+    import pandas as pd
+
+    one = pd.read_parquet(Path(paths["from scratch"]) / "forecasts.parquet")
+    two = pd.read_parquet(Path(paths["--jobs 2"]) / "forecasts.parquet")
+    numbers = [c for c in one.columns if one[c].dtype.kind == "f"]
+    a, b = one[numbers].to_numpy(), two[numbers].to_numpy()
+    relative = np.nanmax(np.abs(a - b) / np.maximum(np.abs(a), 1e-12))
+    same = (one.drop(columns=numbers).equals(two.drop(columns=numbers))) and a.shape == b.shape
+    return f"forecasts {'in the same rows' if same else 'in DIFFERENT rows'}, largest relative difference {relative:.1e}"

@@ -219,3 +219,94 @@ def test_an_interrupted_backtest_leaves_no_folder_and_the_next_one_clears_stale_
         outcome.backtest_id,
     ]
     assert (users / "notes.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("refit", [1, 2])
+def test_folds_fitted_in_two_processes_give_the_forecasts_and_folds_of_one(
+    backtest, tmp_path, refit, monkeypatch
+):
+    """Issue 21, item 2: `--jobs 2` fans the fits out to two processes of one torch thread each;
+    with this process on one thread too, forecasts, scores and fold records are those of one job."""
+    import torch
+
+    from stockrnn.studies import fanout
+
+    monkeypatch.setattr(fanout, "available_cores", lambda: 2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        plan = BacktestPlan(folds=3, step=20, val_sessions=60, refit=refit)
+        _, store, _ = backtest
+        config = load_config(None, TINY)
+        lines = {1: [], 2: []}
+        one = backtest_study.backtest(config, store, tmp_path / "one", plan, on_step=lines[1].append)
+        two = backtest_study.backtest(config, store, tmp_path / "two", plan, on_step=lines[2].append, jobs=2)
+    finally:
+        torch.set_num_threads(threads)
+    fits = -(-3 // refit)
+    assert lines[2][1] == f"fitting {fits} folds in 2 processes, 1 torch thread(s) each"
+    assert sorted(line.split(" fitted")[0] for line in lines[2][2:]) == [
+        f"fold {1 + k * refit}/3" for k in range(fits)
+    ]
+    first, second = load_backtest(tmp_path / "one"), load_backtest(tmp_path / "two")
+    pd.testing.assert_frame_equal(first.forecasts(), second.forecasts(), rtol=1e-5)
+    keep = ("index", "cutoff", "last_origin", "origins", "refit", "seed", "best_epoch", "epochs_run")
+    assert [{k: f[k] for k in keep} for f in first.manifest["folds"]] == [
+        {k: f[k] for k in keep} for f in second.manifest["folds"]
+    ]
+    losses = lambda b: [e["val_loss"] for f in b.manifest["folds"] for e in f["history"]]  # noqa: E731
+    np.testing.assert_allclose(losses(first), losses(second), rtol=1e-5)
+    assert one.metrics["pooled"]["SYN"]["model"]["h1"]["pinball"] == pytest.approx(
+        two.metrics["pooled"]["SYN"]["model"]["h1"]["pinball"], rel=1e-5
+    )
+
+
+@pytest.mark.slow
+def test_folds_fitted_as_ray_tasks_on_a_local_instance_give_the_forecasts_of_one_process(
+    backtest, tmp_path, monkeypatch
+):
+    """Issue 21, item 3: the same fits as Ray tasks (each asking for its CPUs) on a private local
+    instance; the driver writes the folder, whose forecasts are those of one process."""
+    ray = pytest.importorskip("ray", reason="the ray wheel is not installed (pip install 'stockrnn[ray]')")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from stockrnn.studies import fanout
+
+    monkeypatch.setattr(fanout, "available_cores", lambda: 2)
+    _, store, _ = backtest
+    config = load_config(None, TINY)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        lines: list[str] = []
+        with threadpool_limits(1):  # BLAS too, as in each task (GARCH's optimiser uses it)
+            backtest_study.backtest(config, store, tmp_path / "one", PLAN)
+        backtest_study.backtest(
+            config, store, tmp_path / "ray", PLAN, on_step=lines.append, jobs=2, ray="local"
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert not ray.is_initialized()  # the instance it started, it stopped
+    assert lines[1] == "fitting 3 folds in Ray tasks (local), 1 torch thread(s) each"
+    pd.testing.assert_frame_equal(
+        load_backtest(tmp_path / "one").forecasts(), load_backtest(tmp_path / "ray").forecasts(), rtol=1e-5
+    )
+
+
+def test_ray_without_the_extra_is_a_config_error_naming_it(backtest, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    _, store, _ = backtest
+    from stockrnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--ray auto: Ray is not installed; pip install 'stockrnn\[ray\]'"):
+        backtest_study.backtest(load_config(None, TINY), store, tmp_path / "r", PLAN, jobs=2, ray="auto")

@@ -181,3 +181,30 @@ def test_the_patching_grid_holds_the_transformer_with_and_without_patches_on_the
     labels = [c.config.model.label for c in candidates]
     assert labels == ["transformer", "transformer-p8", "transformer-p16"]
     assert {c.config.features.horizon for c in candidates} == {5}
+
+
+def test_candidates_fitted_in_two_processes_rank_and_score_as_in_one(grid, folders, tmp_path, monkeypatch):
+    """Issue 21, item 2: `compare --jobs 2` fits the candidates in two processes; with this process
+    on one torch thread as each worker is, every leaderboard value is the one of a single job."""
+    import torch
+
+    from stockrnn import api
+    from stockrnn.studies import fanout
+
+    monkeypatch.setattr(fanout, "available_cores", lambda: 2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        boards = [api.compare(grid, folders[1], tmp_path / f"runs{jobs}", jobs=jobs).board for jobs in (1, 2)]
+    finally:
+        torch.set_num_threads(threads)
+    for h in ("h1", "h3"):
+        one, two = boards[0]["horizons"][h], boards[1]["horizons"][h]
+        assert [r["forecaster"] for r in one] == [r["forecaster"] for r in two]
+        for a, b in zip(one, two, strict=True):
+            for key in ("mae_vs_naive", "pinball_vs_naive", "crps_vs_naive", "coverage_90", "parameters"):
+                assert a[key] == (None if b[key] is None else pytest.approx(b[key], rel=1e-5)), (
+                    h,
+                    a["forecaster"],
+                    key,
+                )

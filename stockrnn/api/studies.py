@@ -63,18 +63,22 @@ def backtest(
     refit: int = 1,
     warm_start: bool = False,
     mcs: bool = False,
+    jobs: int = 1,
+    ray: str | None = None,
     on_fold=None,
     on_epoch=None,
     on_step=None,
 ) -> Backtest:
     """Re-fit `config` through time (`folds` folds of `step` origins each, the newest last), score every
-    origin against the baselines, and save the backtest folder beside the runs."""
+    origin against the baselines, and save the backtest folder beside the runs. `jobs` > 1 fits the
+    folds in that many processes (not with `warm_start`, whose fits chain), or `ray` ("local",
+    "auto" or a cluster's address) as Ray tasks; the folder is the same."""
     from stockrnn.studies.backtest import backtest as walk_forward_and_save
     from stockrnn.studies.walkforward import BacktestPlan
 
     plan = BacktestPlan(folds, step, val_sessions, window, refit, warm_start, mcs)
     outcome = walk_forward_and_save(
-        config, price_source(prices), runs_folder(runs), plan, on_fold, on_epoch, on_step
+        config, price_source(prices), runs_folder(runs), plan, on_fold, on_epoch, on_step, jobs, ray
     )
     return Backtest.load(outcome.backtest_id, outcome.path.parent.parent)
 
@@ -120,6 +124,8 @@ def compare(
     by: str = "pinball",
     folds: int | None = None,
     step: int = 63,
+    jobs: int = 1,
+    ray: str | None = None,
     on_candidate=None,
     on_epoch=None,
 ) -> Comparison:
@@ -135,6 +141,6 @@ def compare(
         chosen = checked_candidates([Candidate(name, config) for name, config in dict(candidates).items()])
     plan = None if folds is None else BacktestPlan(folds, step)
     outcome = compare_and_save(
-        chosen, price_source(prices), runs_folder(runs), by, plan, on_candidate, on_epoch
+        chosen, price_source(prices), runs_folder(runs), by, plan, on_candidate, on_epoch, jobs, ray
     )
     return Comparison.load(outcome.compare_id, outcome.path.parent.parent)

@@ -207,6 +207,19 @@ RunsOption = typer.Option(
 )
 RunOption = typer.Option("latest", "--run", help="Run id, or `latest`.")
 JsonOption = typer.Option(False, "--json", help="Print a machine-readable summary on stdout instead.")
+RayOption = typer.Option(
+    None,
+    "--ray",
+    help="Run the fits as Ray tasks: `local` (a private instance), `auto` (the cluster `ray start` "
+    "joined here) or a cluster's address; needs stockrnn[ray].",
+)
+JobsOption = typer.Option(
+    1,
+    "--jobs",
+    min=1,
+    max=256,
+    help="Independent fits in this many processes, the cores split between them (same results).",
+)
 
 
 def print_json(data) -> None:

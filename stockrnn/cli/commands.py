@@ -31,6 +31,8 @@ METAVARS = {
     "horizon": "H",
     "epochs": "N",
     "folds": "N",
+    "jobs": "N",
+    "ray": "local|auto|ADDRESS",
     "seed": "N",
     "step": "SESSIONS",
     "val_sessions": "SESSIONS",
@@ -92,7 +94,7 @@ EXAMPLES = {
     "track": ["stockrnn track", "stockrnn --quiet track --alert 0.01"],
     "backtest": [
         "stockrnn backtest --horizon 5",
-        "stockrnn backtest --config configs/panel.toml --folds 8 --warm-start",
+        "stockrnn backtest --config configs/panel.toml --folds 8 --jobs 2",
     ],
     "compare": [
         "stockrnn compare --config configs/default.toml --config configs/lstm.toml",

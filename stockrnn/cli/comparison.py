@@ -9,7 +9,9 @@ import typer
 
 from stockrnn.cli import score_tables
 from stockrnn.cli.app import (
+    JobsOption,
     JsonOption,
+    RayOption,
     RunsOption,
     StoreOption,
     app,
@@ -41,6 +43,8 @@ def compare(
     backtest: bool = typer.Option(False, "--backtest", help="Compare over walk-forward folds instead."),
     folds: int = typer.Option(4, "--folds", help="With --backtest: folds, newest last."),
     step: int = typer.Option(63, "--step", help="With --backtest: sessions of origins per fold."),
+    jobs: int = JobsOption,
+    ray: str | None = RayOption,
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
     json_output: bool = JsonOption,
@@ -82,6 +86,8 @@ def compare(
             by=by.value,
             folds=folds if backtest else None,
             step=step,
+            jobs=jobs,
+            ray=ray,
             on_candidate=on_candidate,
             on_epoch=on_epoch,
         )

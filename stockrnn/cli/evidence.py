@@ -11,7 +11,9 @@ from stockrnn.cli.app import (
     Architecture,
     ArchitectureOption,
     Cell,
+    JobsOption,
     JsonOption,
+    RayOption,
     RunsOption,
     StoreOption,
     a_path,
@@ -94,6 +96,8 @@ def backtest(
     mcs: bool = typer.Option(
         False, "--mcs", help="Add the Model Confidence Set (arch) over all forecasters."
     ),
+    jobs: int = JobsOption,
+    ray: str | None = RayOption,
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
     json_output: bool = JsonOption,
@@ -130,6 +134,8 @@ def backtest(
             refit=1 if refit == "every" else int(refit),
             warm_start=warm_start,
             mcs=mcs,
+            jobs=jobs,
+            ray=ray,
             on_fold=on_fold,
             on_epoch=on_epoch,
             on_step=None if json_output else step_reporter(progress),

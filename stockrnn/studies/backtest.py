@@ -138,9 +138,18 @@ class BacktestOutcome:
 
 
 def backtest(
-    config: Config, store: PriceStore, runs_root: Path, plan, on_fold=None, on_epoch=None, on_step=None
+    config: Config,
+    store: PriceStore,
+    runs_root: Path,
+    plan,
+    on_fold=None,
+    on_epoch=None,
+    on_step=None,
+    jobs: int = 1,
+    ray: str | None = None,
 ):
-    """Walk forward over the stored history (see walkforward.py) and save the backtest folder."""
+    """Walk forward over the stored history (see walkforward.py) and save the backtest folder; the
+    folds' fits in `jobs` processes (the same folder as with one)."""
     from stockrnn.data.calendar import get_calendar
     from stockrnn.data.store import normalize_ticker
     from stockrnn.dataset.prepare import load_feature_frames
@@ -156,7 +165,7 @@ def backtest(
     )
     ensure_publishable(Path(runs_root), FOLDER)
     device = resolve_device(config.training.device)
-    result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch, on_step)
+    result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch, on_step, jobs, ray)
     backtest_id = new_backtest_id(config.model.label, tickers, plan.folds, plan.step)
     last_target = pd.Timestamp(result.panel.dates.max())
     manifest = {

@@ -200,32 +200,58 @@ def _bests(table: dict) -> dict[str, str]:
     return {h: rows[0]["forecaster"] for h, rows in table.items()}
 
 
-def fit_candidates(candidates: list[Candidate], data, device, on_candidate=None, on_epoch=None):
-    """Fit every candidate's network on the same prepared data; baselines once. Returns the fitted
-    forecasters by name (candidates first) and what the leaderboard says of each."""
-    import torch
-
+def fit_candidates(
+    candidates: list[Candidate],
+    data,
+    device,
+    on_candidate=None,
+    on_epoch=None,
+    jobs: int = 1,
+    ray: str | None = None,
+):
+    """Fit every candidate's network on the same prepared data (in `jobs` processes if > 1, the
+    same weights as in one); baselines once. Returns the fitted forecasters by name (candidates
+    first) and what the leaderboard says of each."""
     from stockrnn.forecasters.models import parameter_count
     from stockrnn.forecasters.network import NetworkForecaster
     from stockrnn.forecasters.registry import fit_baselines
+    from stockrnn.studies.fanout import run_all
 
     forecasters, entrants = {}, {}
-    for index, candidate in enumerate(candidates, start=1):
-        config = candidate.config
-        torch.manual_seed(config.training.seed)
-        network = NetworkForecaster.from_config(config, len(data.feature_names), data.horizon, data.levels)
-        started = time.perf_counter()
-        network.fit(data.fit_data, config.training, device, on_epoch)
-        result = network.result
-        entrants[candidate.name] = Entrant(
-            time.perf_counter() - started,
-            result.seconds_per_epoch,
-            parameter_count(network.model),
+
+    def fitted(index: int, outcome) -> None:
+        candidate = candidates[index]
+        weights, result, seconds = outcome
+        network = NetworkForecaster.from_config(
+            candidate.config, len(data.feature_names), data.horizon, data.levels
         )
+        network.model.load_state_dict(weights)
+        network.model.to(device)
+        network.result = result
+        entrants[candidate.name] = Entrant(seconds, result.seconds_per_epoch, parameter_count(network.model))
         forecasters[candidate.name] = network
         if on_candidate:
-            on_candidate(candidate, entrants[candidate.name], index, len(candidates))
+            on_candidate(candidate, entrants[candidate.name], len(entrants), len(candidates))
+
+    alone = jobs <= 1 and ray is None
+    tasks = [(c.config, data, str(device), on_epoch if alone else None) for c in candidates]
+    run_all(fit_network, tasks, jobs, fitted, ray, 1.0 if str(device).startswith("cuda") else 0.0)
+    forecasters = {c.name: forecasters[c.name] for c in candidates}  # in the order given
     seconds: dict[str, float] = {}
     forecasters.update(fit_baselines(data.fit_data, seconds))
     entrants.update({name: Entrant(s, None, None) for name, s in seconds.items()})
     return forecasters, entrants
+
+
+def fit_network(config: Config, data, device: str, on_epoch=None):
+    """One candidate's network trained on `data`: (weights on the CPU, TrainResult, seconds)."""
+    import torch
+
+    from stockrnn.forecasters.network import NetworkForecaster
+
+    torch.manual_seed(config.training.seed)
+    network = NetworkForecaster.from_config(config, len(data.feature_names), data.horizon, data.levels)
+    started = time.perf_counter()
+    network.fit(data.fit_data, config.training, torch.device(device), on_epoch)
+    weights = {key: value.detach().cpu() for key, value in network.model.state_dict().items()}
+    return weights, network.result, time.perf_counter() - started

@@ -112,9 +112,12 @@ def compare(
     plan=None,
     on_candidate=None,
     on_epoch=None,
+    jobs: int = 1,
+    ray: str | None = None,
 ):
     """Fit every candidate (and the baselines) on the same data, or walk every one forward over the
-    same folds; score them together and save the leaderboard."""
+    same folds; score them together and save the leaderboard. With `jobs` > 1 the candidates (on
+    one split) or each candidate's folds (walking forward) are fitted in that many processes."""
     from stockrnn.forecasters.training import resolve_device
     from stockrnn.studies.candidates import leaderboard
 
@@ -122,11 +125,11 @@ def compare(
     device = resolve_device(base.training.device)
     if plan is None:
         board_input, tickers, frames, last, runs = _compare_on_split(
-            candidates, store, runs_root, device, on_candidate, on_epoch
+            candidates, store, runs_root, device, on_candidate, on_epoch, jobs, ray
         )
     else:
         board_input, tickers, frames, last = _compare_walking_forward(
-            candidates, store, runs_root, device, plan, on_candidate, on_epoch
+            candidates, store, runs_root, device, plan, on_candidate, on_epoch, jobs, ray
         )
         runs = {}  # fits per fold: no single network to keep (train the winner to predict with it)
     board = leaderboard(*board_input, by=by)
@@ -148,7 +151,7 @@ def compare(
     return CompareOutcome(path.name, path, board, runs)
 
 
-def _compare_on_split(candidates, store, runs_root, device, on_candidate, on_epoch):
+def _compare_on_split(candidates, store, runs_root, device, on_candidate, on_epoch, jobs, ray):
     """Every candidate fitted on one split, scored with the baselines exactly as `train` scores a
     run, and saved as a run (listed, loadable, predictable): the comparison points at them."""
     from stockrnn.evaluation.metrics import naive_scale_per_ticker
@@ -158,7 +161,7 @@ def _compare_on_split(candidates, store, runs_root, device, on_candidate, on_epo
     base = candidates[0].config
     data = prepare_training_data(base, store)
     ensure_publishable(Path(runs_root), FOLDER)
-    forecasters, entrants = fit_candidates(candidates, data, device, on_candidate, on_epoch)
+    forecasters, entrants = fit_candidates(candidates, data, device, on_candidate, on_epoch, jobs, ray)
     names = [c.name for c in candidates]
     # Fitted once, forecast once: each candidate's run scores them again from memory.
     baselines = {name: Remembered(f) for name, f in forecasters.items() if name not in names}
@@ -180,7 +183,7 @@ def _compare_on_split(candidates, store, runs_root, device, on_candidate, on_epo
     return board_input, data.tickers, data.frames, data.split.test_end, runs
 
 
-def _compare_walking_forward(candidates, store, runs_root, device, plan, on_candidate, on_epoch):
+def _compare_walking_forward(candidates, store, runs_root, device, plan, on_candidate, on_epoch, jobs, ray):
     """Each candidate through the same walk-forward folds; baselines from the first candidate's."""
     from stockrnn.data.store import normalize_ticker
     from stockrnn.dataset.prepare import load_feature_frames
@@ -196,7 +199,7 @@ def _compare_walking_forward(candidates, store, runs_root, device, plan, on_cand
     ensure_publishable(Path(runs_root), FOLDER)
     calibrated, raw, entrants, first = {}, {}, {}, None
     for index, candidate in enumerate(candidates, start=1):
-        result = run_backtest(candidate.config, frames, names, plan, device, None, on_epoch)
+        result = run_backtest(candidate.config, frames, names, plan, device, None, on_epoch, None, jobs, ray)
         if first is None:
             first = result
             for name in result.forecasts:

@@ -13,13 +13,13 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from stockrnn.config.schema import Config
-from stockrnn.dataset.windows import FitData, Panel, build_panel
+from stockrnn.dataset.windows import Panel
 from stockrnn.errors import ConfigError, DataError
 from stockrnn.forecasters.quantiles import Forecast
 
@@ -130,84 +130,38 @@ def run_backtest(
     on_fold: Callable[[Fold, int], None] | None = None,
     on_epoch=None,
     on_step=None,
+    jobs: int = 1,
+    ray: str | None = None,
 ) -> BacktestResult:
-    """Fit and forecast fold by fold; score every forecaster on all folds' origins together."""
-    import torch
-
+    """Fit fold by fold (the fits in `jobs` processes unless warm-started: each chains from the
+    last), then calibrate online and score every forecaster on all folds' origins together."""
     from stockrnn.evaluation.metrics import calibration_table, naive_scale_per_ticker, score_forecasts
-    from stockrnn.evaluation.scoring import calibrate, calibrate_each, calibration_variants
-    from stockrnn.forecasters.network import NetworkForecaster
-    from stockrnn.forecasters.registry import fit_baselines
+    from stockrnn.evaluation.scoring import calibrate_each, calibration_variants
 
-    lookback, horizon, levels = config.features.lookback, config.features.horizon, config.model.levels
-    floor = config.features.history_floor
     grid = np.unique(np.concatenate([frame["date"].to_numpy() for frame in frames.values()]))
-    folds = plan_folds(grid, lookback, horizon, plan)
-    calibrated_runs = config.model.conformal and not config.model.is_point
+    folds = plan_folds(grid, config.features.lookback, config.features.horizon, plan)
+    for k, fold in enumerate(folds):
+        fold.seed = config.training.seed + k
+    fits = _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, jobs, ray)
+    fit_of = {fold.index: fit for fit in fits for fold in folds if fold.index in fit.ends}
 
     ends_per_fold, raw_per_fold, calibrated_per_fold, variants_per_fold, fold_metrics = [], [], [], [], {}
-    previous_weights, first_naive_scale, fit_seconds = None, None, {}
-    for k, fold in enumerate(folds):
+    fit_seconds: dict[str, float] = {}
+    first_naive_scale = None
+    for fold in folds:
         started = time.perf_counter()
-        fold.seed = config.training.seed + k
-        if on_step:
-            what = (
-                f"training on sessions up to {fold.train_end}"
-                if fold.refit
-                else "forecasting with the last fit"
-            )
-            on_step(f"fold {fold.index}/{len(folds)}: {what}")
+        fit = fit_of[fold.index]
+        panel, offsets = fit.panel, fit.offsets
         if fold.refit:
-            train_start = pd.Timestamp(fold.train_start) if fold.train_start else None
-            panel = build_panel(
-                frames,
-                names,
-                names[0],
-                config.features.scaler,
-                pd.Timestamp(fold.train_end),
-                min_train_rows=floor + 2,
-                train_start=train_start,
-            )
-            train_ends = panel.window_ends(
-                lookback, horizon, train_start, pd.Timestamp(fold.train_end), floor
-            )
-            val_ends = panel.window_ends(
-                lookback, horizon, pd.Timestamp(fold.train_end), pd.Timestamp(fold.cutoff), floor
-            )
-            if len(train_ends) == 0 or len(val_ends) == 0:
-                raise DataError(
-                    f"fold {fold.index}: no {'training' if len(train_ends) == 0 else 'validation'} windows "
-                    f"of {lookback} sessions with {horizon} targets; shorten features.lookback or fold later"
-                )
-            data = FitData(panel, train_ends, val_ends, lookback, horizon, levels)
-            torch.manual_seed(fold.seed)
-            network = NetworkForecaster.from_config(config, len(names), horizon, levels)
-            model = network.model
-            if plan.warm_start and previous_weights is not None:
-                model.load_state_dict(previous_weights)
-            training = config.training.model_copy(update={"seed": fold.seed})
-            fit_started = time.perf_counter()
-            network.fit(data, training, device, on_epoch)
-            fit_seconds[network.name] = fit_seconds.get(network.name, 0.0) + time.perf_counter() - fit_started
-            previous_weights = {key: value.detach().clone() for key, value in model.state_dict().items()}
-            forecasters = {network.name: network, **fit_baselines(data, fit_seconds)}
-            offsets = calibrate(data, forecasters) if calibrated_runs else {}
             # Online calibration starts from the fit's validation origins; later folds that reuse
             # the fit add the origins forecast since (their outcomes resolve as the fold goes on).
-            history = val_ends
-            raw_history = {name: forecasters[name].predict(panel, val_ends) for name in offsets}
-            naive_scale = naive_scale_per_ticker(panel, train_ends)
+            history, raw_history = fit.val_ends, fit.raw_history
+            naive_scale = naive_scale_per_ticker(panel, fit.train_ends)
             first_naive_scale = naive_scale if first_naive_scale is None else first_naive_scale
-            result = network.result
-            fold.best_epoch, fold.epochs_run = result.best_epoch, len(result.history)
-            fold.history = [asdict(epoch) for epoch in result.history]
-        origins = panel.window_ends(lookback, horizon, None, None, floor)
-        origin_dates = panel.dates[origins]
-        in_fold = (origin_dates >= np.datetime64(fold.cutoff)) & (
-            origin_dates <= np.datetime64(fold.last_origin)
-        )
-        ends = origins[in_fold]
-        raw = {name: f.predict(panel, ends) for name, f in forecasters.items()}
+            fold.best_epoch, fold.epochs_run, fold.history = fit.best_epoch, len(fit.history), fit.history
+            for name, seconds in fit.fit_seconds.items():
+                fit_seconds[name] = fit_seconds.get(name, 0.0) + seconds
+        ends, raw = fit.ends[fold.index], fit.raw[fold.index]
         calibrated = (
             calibrate_each(panel, history, ends, raw_history, raw, offsets, config.calibration)
             if offsets
@@ -235,7 +189,7 @@ def run_backtest(
         raw_per_fold.append(raw)
         calibrated_per_fold.append(calibrated)
         fold.origins = len(ends)
-        fold.seconds = time.perf_counter() - started
+        fold.seconds = (fit.seconds if fold.refit else 0.0) + time.perf_counter() - started
         fold.peak_rss_mb = _peak_rss_mb()
         if on_fold:
             on_fold(fold, len(folds))
@@ -254,6 +208,34 @@ def run_backtest(
     return BacktestResult(
         folds, panel, all_ends, fold_of, calibrated, metrics, raw, first_naive_scale, fit_seconds
     )
+
+
+def _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, jobs, ray=None) -> list:
+    """One FoldFit per re-fit, each with the folds that use it; in `jobs` processes when the fits
+    are independent (not warm-started), else one after another, each from the last one's weights."""
+    from stockrnn.studies.fanout import run_all, threads_per_job
+    from stockrnn.studies.fold_fits import fit_group
+
+    groups = [[fold for fold in folds[k : k + plan.refit]] for k in range(0, len(folds), plan.refit)]
+    step = on_step or (lambda message: None)
+    if (jobs > 1 or ray) and not plan.warm_start and len(groups) > 1:
+        workers = min(jobs, len(groups))
+        where = f"Ray tasks ({ray})" if ray else f"{workers} processes"
+        step(f"fitting {len(groups)} folds in {where}, {threads_per_job(workers)} torch thread(s) each")
+        tasks = [(config, frames, names, group, str(device)) for group in groups]
+
+        def fitted(index: int, fit) -> None:
+            step(f"fold {groups[index][0].index}/{len(folds)} fitted ({fit.seconds:.1f}s)")
+
+        gpus = 1.0 if getattr(device, "type", str(device)) == "cuda" else 0.0
+        return run_all(fit_group, tasks, jobs, fitted, ray, gpus)
+    fits, weights = [], None
+    for group in groups:
+        step(f"fold {group[0].index}/{len(folds)}: training on sessions up to {group[0].train_end}")
+        fit = fit_group(config, frames, names, group, device, weights if plan.warm_start else None, on_epoch)
+        weights = fit.weights
+        fits.append(fit)
+    return fits
 
 
 def _concatenate(per_fold: list[dict[str, Forecast]]) -> dict[str, Forecast]:

@@ -1,0 +1,155 @@
+"""Independent fits in parallel (`--jobs N` processes here, or `--ray` tasks on a cluster):
+backtest folds, compare candidates.
+
+Each of the N worker processes gets cores // N torch threads, so N jobs never oversubscribe the
+machine (N jobs of all cores each would run slower than one). Workers are spawned, not forked: a
+fork of a process whose torch thread pool is running can deadlock. Results come back in task
+order whatever order they finish in, so the folders written are the same as with one job.
+
+On Ray each fit is a task asking for its CPUs (or a GPU); an argument shared by several tasks
+(the prices, the prepared data) goes to Ray's object store once. The driver still writes every
+folder, so nothing but Ray's own session files is written on the cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Sequence
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what this process may use (taskset, cgroups' cpusets)
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int) -> int:
+    return max(1, available_cores() // max(1, jobs))
+
+
+def _limit_threads(threads: int) -> None:
+    """torch's and the BLAS's threads (numpy, scipy: GARCH's optimiser) alike, here as under Ray,
+    which sets OMP_NUM_THREADS for its workers."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # a reused (Ray) worker that ran torch already: set once
+        torch.set_num_interop_threads(1)
+
+
+def run_all(
+    function: Callable,
+    tasks: Sequence[tuple],
+    jobs: int,
+    on_done: Callable[[int, object], None] | None = None,
+    ray: str | None = None,
+    gpus: float = 0.0,
+) -> list:
+    """`function(*task)` for every task, in `jobs` processes (in this one for jobs <= 1), or as
+    Ray tasks with `ray` (an address, `auto`, or `local` for a private instance); the results in
+    task order. `function` must be importable by name (a module-level function)."""
+    if ray is not None:
+        return _run_on_ray(function, tasks, jobs, on_done, ray, gpus)
+    if jobs <= 1 or len(tasks) <= 1:
+        results = []
+        for index, task in enumerate(tasks):
+            results.append(function(*task))
+            if on_done:
+                on_done(index, results[-1])
+        return results
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    workers = min(jobs, len(tasks))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_limit_threads,
+        initargs=(threads_per_job(workers),),
+    )
+    results: list = [None] * len(tasks)
+    try:
+        pending = {pool.submit(function, *task): index for index, task in enumerate(tasks)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                index = pending.pop(future)
+                results[index] = future.result()  # a worker's error is raised here, as itself
+                if on_done:
+                    on_done(index, results[index])
+    except BaseException:
+        # An error or a signal: stop the other fits now rather than wait for them to finish.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
+
+
+def _call_with_threads(threads: int, function: Callable, *args):
+    _limit_threads(threads)
+    return function(*args)
+
+
+def _run_on_ray(function, tasks, jobs, on_done, address: str, gpus: float) -> list:
+    """Each task a Ray task of `max(1, cores // jobs)` CPUs of this machine's count (a cluster's
+    nodes are assumed alike) and `gpus` GPUs."""
+    try:
+        import ray
+    except ImportError:
+        from stockrnn.errors import ConfigError
+
+        raise ConfigError(
+            f"--ray {address}: Ray is not installed; pip install 'stockrnn[ray]' (or run without --ray)"
+        ) from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        options = {"include_dashboard": False, "log_to_driver": False}
+        if address == "local":
+            ray.init(num_cpus=available_cores(), **options)  # a private instance on this machine
+        else:
+            ray.init(address=address, **options)  # "auto": the cluster `ray start` made here
+    pending: dict = {}
+    try:
+        threads = threads_per_job(jobs)
+        remote = ray.remote(num_cpus=threads, num_gpus=gpus)(_call_with_threads)
+        shared: dict[int, object] = {}  # one object-store copy per argument the tasks share
+        counts: dict[int, int] = {}
+        for task in tasks:
+            for argument in task:
+                counts[id(argument)] = counts.get(id(argument), 0) + 1
+
+        def placed(argument):
+            if counts[id(argument)] < 2 or isinstance(argument, (str, int, float, bool, type(None))):
+                return argument
+            if id(argument) not in shared:
+                shared[id(argument)] = ray.put(argument)
+            return shared[id(argument)]
+
+        pending = {
+            remote.remote(threads, function, *(placed(a) for a in task)): index
+            for index, task in enumerate(tasks)
+        }
+        results: list = [None] * len(tasks)
+        while pending:
+            [ready], _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(ready)
+            try:
+                results[index] = ray.get(ready)
+            except ray.exceptions.RayTaskError as exc:
+                raise (exc.cause or exc) from None  # the task's own error: a DataError stays a 65
+            if on_done:
+                on_done(index, results[index])
+        return results
+    except BaseException:
+        for ref in pending:  # an error or a signal: the other fits stop now
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
