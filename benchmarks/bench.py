@@ -15,8 +15,10 @@ Each measurement runs in a fresh process of its own, so its peak RSS is its own.
 - peak RSS of `stockrnn train` for 10, 100 and 500 tickers;
 - seconds per epoch of distribution forecasts (7 quantile levels, pinball loss) at horizon 1 and 5
   against the point model, sequence mode;
-- `stockrnn backtest` on GSPC, H = 5, 8 folds of 63 sessions, from scratch and warm-started, against
-  8 separate `stockrnn train` runs on the same cut-offs (bench_backtest.py).
+- every architecture's epoch on the 5-ticker panel at H = 5: s/epoch, counted FLOPs, GFLOP/s and
+  the distance to the matmul rate (bench_architectures.py);
+- `stockrnn backtest` on GSPC, H = 5, 8 folds of 63 sessions, from scratch, with `--jobs 2` and
+  warm-started, against 8 separate `stockrnn train` runs on the same cut-offs (bench_backtest.py).
 """
 
 from __future__ import annotations
@@ -194,7 +196,18 @@ def _timed(fn) -> float:
     return time.perf_counter() - started
 
 
-WORKERS = {"reference": work_reference, "stockrnn": work_stockrnn, "matmul": work_matmul}
+def work_architecture(*args) -> dict:
+    from bench_architectures import work_architecture as work
+
+    return work(*args)
+
+
+WORKERS = {
+    "reference": work_reference,
+    "stockrnn": work_stockrnn,
+    "matmul": work_matmul,
+    "architecture": work_architecture,
+}
 
 
 # ---------------------------------------------------------------- the parent: processes and the table
@@ -335,6 +348,11 @@ def main() -> None:
         "loop; x ref -st: the time-to-quality ratio without it. bf16 and compile rows are measured "
         "to decide whether to keep them: stockrnn trains in fp32 and eager by default)\n"
     )
+
+    if device == "cpu":
+        from bench_architectures import architecture_rows
+
+        architecture_rows(worker, matmul["gflops"], SAMPLE, quick)
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)

@@ -357,3 +357,26 @@ def test_predict_of_an_attention_run_writes_each_forecasts_weights_over_its_wind
             assert [len(row["attention"]) for row in again["forecasts"]] == [12, 12, 12]  # numbers, not text
         else:
             assert "attention" not in written.columns
+
+
+@pytest.mark.parametrize("patch", [0, 16])
+def test_the_transformer_runs_its_top_layer_for_the_last_token_only_and_is_the_same_function(patch):
+    """Issue 21, item 1: the head reads the last token, so the top layer skips the other T-1 rows;
+    the output is the full causal encoder's, with and without padding."""
+    from stockrnn.forecasters.models.heads import to_quantiles
+    from stockrnn.forecasters.models.transformer import TransformerForecaster
+
+    torch.manual_seed(0)
+    model = TransformerForecaster(8, 32, 4, 2, 0.1, 60, 5, (0.05, 0.5, 0.95), patch_length=patch).eval()
+    x = torch.randn(7, 60, 8)
+    lengths = torch.tensor([60, 40, 60, 20, 59, 60, 33])
+    tokens = model.token_count(60)
+    embedded = model.project(model.tokenize(x)) + model.positions[-tokens:]
+    causal = model.causal[-tokens:, -tokens:]
+    for given, mask in (
+        (None, causal),
+        (lengths, model._padded_causal_mask(causal, model.token_count(lengths))),
+    ):
+        full = model.encoder(embedded, mask=mask)  # every token through every layer
+        expected = to_quantiles(model.head(model.norm(full[:, -1])).unflatten(-1, (5, 3)), model.levels)
+        torch.testing.assert_close(model(x, given), expected, rtol=1e-5, atol=1e-6)

@@ -152,3 +152,27 @@ def test_the_readme_crontab_runs_as_written_under_cron_s_bare_environment(tmp_pa
     assert line.startswith("Error: newest stored session behind the last closed session")
     log = (home / "stockrnn.log").read_text()
     assert "promoted run" in log and "exit 65" in log
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_a_library_warning_is_one_log_line_and_silent_under_quiet(tmp_path, quiet):
+    """Issue 22, item 11: a matplotlib UserWarning reached stderr through -q in Python's two-line
+    form. A real process: pytest records warnings itself and would hide the difference."""
+    script = (
+        "import sys, warnings\n"
+        "import stockrnn.runs.folder as folder\n"
+        "def scan(root):\n"
+        "    warnings.warn('Attempting to set identical low and high xlims\\n  makes a singular transform', UserWarning)\n"
+        "    return [], []\n"
+        "folder.scan_runs = scan\n"
+        "from stockrnn.cli.entry import main\n"
+        "sys.argv = ['stockrnn', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    log = tmp_path / "night.log"
+    args = [*(["--quiet"] if quiet else []), "--log-file", str(log), "runs", "--runs", str(tmp_path / "runs")]
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    line = "UserWarning: Attempting to set identical low and high xlims makes a singular transform"
+    assert done.stderr == ("" if quiet else f"WARNING stockrnn: {line}\n")
+    assert log.read_text().count(line) == 1

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import traceback
+import warnings
 from enum import Enum
 from pathlib import Path
 
@@ -102,6 +103,13 @@ def _configure_logging(debug: bool, log_file: Path | None, quiet: bool = False) 
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         log.addHandler(file_handler)
     log.propagate = False
+    # A library's warning (matplotlib's, say) is one line through the log like ours: on stderr as a
+    # warning, and under --quiet only in the log file, never Python's two-line form on cron's mail.
+    warnings.showwarning = _log_warning
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    log.warning("%s: %s", category.__name__, " ".join(str(message).split()))
 
 
 def _fail(code: int, message: str) -> None:

@@ -51,7 +51,7 @@ class PanelTensors:
         return *self.inputs(ends), self.targets[ends]  # (B, L, F), (B,) or None, (B, H)
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd bookkeeping at all: these tensors never meet a gradient
 def predict_scaled(
     model: nn.Module, data: PanelTensors, ends: np.ndarray, batch_size: int = 4096
 ) -> np.ndarray:

@@ -185,7 +185,7 @@ def _autocast(device: torch.device, precision: str) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _mean_loss(model: nn.Module, data: PanelTensors, ends: torch.Tensor, loss_fn, batch_size: int) -> float:
     model.eval()
     total, count = 0.0, 0

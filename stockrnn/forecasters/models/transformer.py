@@ -3,7 +3,8 @@
 Features are projected to d_model and given sinusoidal positions (Vaswani et al., 2017), counted back
 from the window's last session so a left-padded short window keeps the positions of a full one.
 A causal mask lets each step see only earlier sessions; padding is masked as a key. Pre-norm layers
-(norm_first) train stably without a warm-up schedule at this size. The head reads the last step.
+(norm_first) train stably without a warm-up schedule at this size. The head reads the last step,
+so the top layer is run for that step alone (the others' top-layer outputs would reach nothing).
 
 With `patch_length` P > 0 a token is a patch of P sessions instead of one (PatchTST, Nie et al.,
 ICLR 2023), stride P/2 as in the paper, aligned to end on the window's last session: L/(P/2) tokens
@@ -80,13 +81,27 @@ class TransformerForecaster(nn.Module):
         count = tokens.shape[1]
         x = self.project(tokens) + self.positions[-count:]  # (B, T, d_model)
         causal = self.causal[-count:, -count:]  # (T, T)
-        if lengths is None:
-            x = self.encoder(x, mask=causal, is_causal=True)
-        else:
-            x = self.encoder(x, mask=self._padded_causal_mask(causal, self.token_count(lengths)))
-        last = self.norm(x[:, -1])  # (B, d_model)
+        mask = causal if lengths is None else self._padded_causal_mask(causal, self.token_count(lengths))
+        *below, top = self.encoder.layers
+        for layer in below:
+            x = layer(x, src_mask=mask, is_causal=lengths is None)  # (B, T, d_model)
+        last = self.norm(self._last_token(top, x, mask[..., -1:, :]))  # (B, d_model)
         raw = self.head(last).unflatten(-1, (self.horizon, len(self.levels)))  # (B, H, Q)
         return to_quantiles(raw, self.levels)
+
+    @staticmethod
+    def _last_token(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The top layer for the last token only: the head reads nothing else, and under the causal
+        mask no other token's top-layer output reaches it, so the other T-1 rows of attention and
+        feed-forward are skipped (the same function as the full layer; the bench's transformer row).
+        The layer's own pre-norm (norm_first) steps, with its weights."""
+        # x: (B, T, d_model); mask: (1, T) or (B*heads, 1, T), the last query's row
+        normed = layer.norm1(x)
+        query = normed[:, -1:]  # (B, 1, d_model)
+        attended = layer.self_attn(query, normed, normed, attn_mask=mask, need_weights=False)[0]
+        y = x[:, -1:] + layer.dropout1(attended)  # (B, 1, d_model)
+        y = y + layer._ff_block(layer.norm2(y))
+        return y[:, 0]
 
     def _padded_causal_mask(self, causal: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B*heads, T, T) additive mask: causal, and no real token attends to padding (lengths in tokens).
