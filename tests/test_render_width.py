@@ -12,6 +12,8 @@ from synthetic import ar1_returns, prices_from_returns
 import stockrnn
 from stockrnn.cli import render, score_tables
 from stockrnn.runs.folder import scan_runs
+from stockrnn.studies.backtest import backtests_dir, list_backtests
+from stockrnn.studies.compare import compares_dir, scan_compares
 
 TINY = {
     "features.lookback": 10,
@@ -54,6 +56,25 @@ def tables(tmp_path_factory):
             "leaderboard": score_tables.leaderboard_tables(compared.board, wide=wide),
             "forecasts": [render.forecasts_table(forecasts, run.id, wide=wide)],
             "runs": [render.runs_table(root / "runs", found, found[-1].run_id, found[0].run_id, wide=wide)],
+            "backtests": [
+                render.backtests_table(backtests_dir(root / "runs"), list_backtests(root / "runs"), wide)
+            ],
+            "compares": [
+                render.compares_table(compares_dir(root / "runs"), scan_compares(root / "runs")[0], wide)
+            ],
+            "broken": [
+                render.broken_folders_table(
+                    root / "runs",
+                    [
+                        (
+                            "comparison",
+                            compares_dir(root / "runs"),
+                            compared.id,
+                            f"comparison {compared.id}: leaderboard.json changed since it was saved (checksum mismatch); run it again",
+                        )
+                    ],
+                )
+            ],
             "track": score_tables.track_tables(tracked.summary, wide=wide),
         }
 
@@ -69,7 +90,20 @@ def _shown(table, width: int) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [80, 120])
 @pytest.mark.parametrize(
-    "name", ["metrics", "calibration", "folds", "mcs", "leaderboard", "forecasts", "runs", "track"]
+    "name",
+    [
+        "metrics",
+        "calibration",
+        "folds",
+        "mcs",
+        "leaderboard",
+        "forecasts",
+        "runs",
+        "backtests",
+        "compares",
+        "broken",
+        "track",
+    ],
 )
 def test_the_default_view_fits_the_terminal_without_cutting_a_cell(tables, name, width):
     for table in tables(wide=False)[name]:
