@@ -99,7 +99,7 @@ def test_compare_prints_a_leaderboard_per_horizon_and_a_verdict(cli, grid, folde
     # Before it starts: what it costs, and which candidates are the slow (window-mode) ones.
     assert result.stderr.splitlines()[1] == (
         "3 fit(s): 3 candidate(s) x 1, up to 2 epochs each; seq2seq, transformer train in window mode, "
-        "the slow kind (34-61 s an epoch on the 5-ticker panel on 2 cores; README: compare)"
+        "the slow kind (4-8x a GRU's epoch in sequence mode; README: compare)"
     )
 
 

@@ -122,7 +122,7 @@ def _workload(candidates, fits: int) -> str:
     )
     if windowed:
         line += (
-            f"; {', '.join(windowed)} train in window mode, the slow kind (34-61 s an epoch on the "
-            "5-ticker panel on 2 cores; README: compare)"
+            f"; {', '.join(windowed)} train in window mode, the slow kind (4-8x a GRU's epoch in "
+            "sequence mode; README: compare)"
         )
     return line
