@@ -1,3 +1,4 @@
 from stockrnn.cli.entry import main
 
-main()
+if __name__ == "__main__":  # only as `python -m stockrnn`, never on an import
+    main()

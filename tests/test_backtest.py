@@ -310,3 +310,31 @@ def test_ray_without_the_extra_is_a_config_error_naming_it(backtest, tmp_path, m
 
     with pytest.raises(ConfigError, match=r"--ray auto: Ray is not installed; pip install 'stockrnn\[ray\]'"):
         backtest_study.backtest(load_config(None, TINY), store, tmp_path / "r", PLAN, jobs=2, ray="auto")
+
+
+def test_python_dash_m_stockrnn_with_jobs_runs_the_command_once(backtest, tmp_path):
+    """`python -m stockrnn` with spawned workers: each worker must only fit, never run the CLI
+    (multiprocessing skips re-running a package's __main__, and __main__.py is guarded too)."""
+    import subprocess
+    import sys
+
+    _, store, _ = backtest
+    settings = [arg for item in TINY for arg in ("--set", item)]
+    args = [
+        "backtest",
+        *settings,
+        *CLI_PLAN,
+        "--jobs",
+        "2",
+        "--store",
+        store.root,
+        "--runs",
+        tmp_path,
+        "--json",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "stockrnn", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "backtests").iterdir())) == 2  # the backtest and the folder's .lock
+    assert json.loads(done.stdout)["backtest_id"]

@@ -8,6 +8,7 @@ import pytest
 from synthetic import ar1_returns, prices_from_returns
 
 from stockrnn.errors import ConfigError
+from stockrnn.studies import fanout
 from stockrnn.studies.candidates import candidates_from_files, candidates_from_grid
 
 SMALL = [
@@ -92,7 +93,9 @@ def test_compare_ranks_every_candidate_and_baseline_on_the_same_origins(cli, gri
 
 
 def test_compare_prints_a_leaderboard_per_horizon_and_a_verdict(cli, grid, folders):
-    result = cli("compare", "--grid", grid, *folders, "--set", "features.horizon=1", "--by", "mae")
+    result = cli(
+        "compare", "--grid", grid, *folders, "--set", "features.horizon=1", "--by", "mae", "--jobs", "2"
+    )
     assert result.exit_code == 0, result.stderr
     assert "h1: sorted by mae" in result.stdout
     assert "h1: lowest mae" in result.stdout and "significantly better than naive" in result.stdout
@@ -100,6 +103,10 @@ def test_compare_prints_a_leaderboard_per_horizon_and_a_verdict(cli, grid, folde
     assert result.stderr.splitlines()[1] == (
         "3 fit(s): 3 candidate(s) x 1, up to 2 epochs each; seq2seq, transformer train in window mode, "
         "the slow kind (4-8x a GRU's epoch in sequence mode; README: compare)"
+    )
+    threads = max(1, fanout.available_cores() // 2)
+    assert result.stderr.splitlines()[2] == (
+        f"fitting the candidates 2 at a time, {threads} torch thread(s) each; a line as each finishes"
     )
 
 

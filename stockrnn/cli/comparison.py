@@ -67,6 +67,8 @@ def compare(
         how = f"over {folds} walk-forward folds of {step} sessions" if backtest else "on one split"
         stderr.print(f"comparing {names} and the baselines {how}, from {store}")
         stderr.print(_workload(candidates, folds if backtest else 1))
+        if jobs > 1 or ray:
+            stderr.print(_fan_out(jobs, ray, backtest))
     progress, on_epoch, _ = epoch_reporter(json_output)
 
     def on_candidate(candidate, entrant, index, total):
@@ -109,6 +111,15 @@ def compare(
     from stockrnn.evaluation.verdicts import leaderboard_verdict
 
     say(leaderboard_verdict(board))
+
+
+def _fan_out(jobs: int, ray: str | None, backtest: bool) -> str:
+    """Said before the fits start: the lines after come as fits finish, not epoch by epoch."""
+    from stockrnn.studies.fanout import threads_per_job
+
+    what = "each candidate's folds" if backtest else "the candidates"
+    where = f"as Ray tasks ({ray})" if ray else f"{jobs} at a time"
+    return f"fitting {what} {where}, {threads_per_job(jobs)} torch thread(s) each; a line as each finishes"
 
 
 def _workload(candidates, fits: int) -> str:

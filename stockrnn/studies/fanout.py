@@ -62,7 +62,7 @@ def run_all(
                 on_done(index, results[-1])
         return results
     import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     workers = min(jobs, len(tasks))
     pool = ProcessPoolExecutor(
@@ -75,7 +75,7 @@ def run_all(
     try:
         pending = {pool.submit(function, *task): index for index, task in enumerate(tasks)}
         while pending:
-            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)  # report each fit as it ends
             for future in done:
                 index = pending.pop(future)
                 results[index] = future.result()  # a worker's error is raised here, as itself
