@@ -4,6 +4,7 @@
     python benchmarks/bench.py --quick    # the same table, smaller, for CI (under a minute)
     python benchmarks/bench.py --device cuda   # the training loops on a GPU
     python benchmarks/bench.py --compile  # adds a torch.compile row (minutes of compiling)
+    python benchmarks/bench.py --universe # adds 50 and 500 tickers x 20 years (bench_universe.py)
 
 Each measurement runs in a fresh process of its own, so its peak RSS is its own. Rows:
 - training on the GSPC sample (lookback 60, GRU 64 x 2, MSE, Adam, clip 1.0, same epochs) for the
@@ -248,7 +249,7 @@ def synthetic_store(root: Path, tickers: int, years: int) -> None:
     from stockrnn.data.calendar import get_calendar
     from stockrnn.data.store import PriceStore
 
-    sessions = get_calendar("XNYS").sessions_in_range("2016-11-01", "2026-11-20")[-252 * years :]
+    sessions = get_calendar("XNYS").sessions_in_range(f"{2025 - years}-11-01", "2026-11-20")[-252 * years :]
     store = PriceStore(root)
     rng = np.random.default_rng(0)
     for index in range(tickers):
@@ -276,6 +277,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for CI")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the loops train")
+    parser.add_argument(
+        "--universe",
+        action="store_true",
+        help="add the 50- and 500-ticker x 20-year rows (train, backtest --jobs 2, predict): long",
+    )
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -410,6 +416,11 @@ def main() -> None:
     from bench_backtest import backtest_rows
 
     backtest_rows(stockrnn, run_process, SAMPLE, quick)
+
+    if options.universe:
+        from bench_universe import universe_rows
+
+        universe_rows(stockrnn, run_process, synthetic_store)
 
 
 def _mean_epoch(result: dict) -> float:
