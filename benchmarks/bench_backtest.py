@@ -66,7 +66,7 @@ def backtest_rows(stockrnn: list[str], run_process, sample: Path, quick: bool) -
             "--jobs 2 is its parent's, each worker process has its own)"
         )
         speedup = measured["from scratch"][0] / measured["--jobs 2"][0]
-        print(f"--jobs 2 over --jobs 1: {speedup:.2f}x faster; {_largest_difference(paths)}")
+        print(f"speed-up of --jobs 2 over --jobs 1: {speedup:.2f}x; {_largest_difference(paths)}")
 
 
 def _largest_difference(paths: dict) -> str:

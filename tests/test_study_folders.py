@@ -354,3 +354,25 @@ def test_a_fifo_as_the_lock_holder_record_neither_hangs_predict_nor_survives_it(
     )
     assert done.returncode == 0, done.stderr
     assert not (out / ".lock.holder").exists()  # ours was written in its place, and removed after
+
+
+@pytest.mark.parametrize(
+    ("tamper", "fault"),
+    [
+        (lambda run: (run / "test_predictions.parquet").unlink(), "test_predictions.parquet is missing"),
+        (lambda run: (run / "metrics.json").write_text("[]"), "metrics.json is not a table of scores"),
+    ],
+)
+def test_a_run_missing_a_file_or_with_foreign_metrics_is_65_not_an_internal_error(
+    cli, folders, tamper, fault
+):
+    """Item 7 for run folders: a missing test_predictions.parquet makes the run broken (listed,
+    never latest); metrics.json of the wrong shape is named, not a crash in the report."""
+    from stockrnn import api
+
+    [run_id] = api.Comparison.load("latest", folders["runs"]).runs.values()
+    tamper(folders["runs"] / run_id)
+    result = cli("report", run_id, "--runs", folders["runs"], "--out", folders["runs"] / "r.html")
+    assert result.exit_code == 65
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: run {run_id}: ") and fault in line

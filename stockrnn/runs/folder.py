@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -93,7 +94,14 @@ class RunFolder:
 
     @property
     def metrics(self) -> dict:
-        return read_json(self.path / "metrics.json")
+        """{scope: {forecaster: {horizon: scores}}}; anything else is a 65 naming the file."""
+        try:
+            data = read_json(self.path / "metrics.json")
+        except (DataError, MissingInputError) as exc:
+            raise DataError(f"run {self.run_id}: {exc}; retrain") from None
+        if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
+            raise DataError(f"run {self.run_id}: metrics.json is not a table of scores per scope; retrain")
+        return data
 
 
 def new_run_id(cell: str, tickers: list[str]) -> str:
@@ -245,6 +253,9 @@ def _load(runs_root: Path, run_id: str) -> RunFolder:
     check_manifest(run_id, raw)
     check_agreement(run_id, check_config(run_id, config), raw)
     check_checksum(run_id, config, raw)
+    for name in FILES:  # a folder missing one is broken now, not at whichever command needs it
+        if not os.path.lexists(path / name):
+            raise DataError(f"run {run_id}: {name} is missing; the folder is incomplete, retrain")
     return RunFolder(run_id, path, config, Manifest.from_json(raw))
 
 
