@@ -251,7 +251,7 @@ def _load(runs_root: Path, run_id: str) -> RunFolder:
     except (DataError, MissingInputError) as exc:
         raise DataError(f"run {run_id}: {exc}") from None
     check_manifest(run_id, raw)
-    check_agreement(run_id, check_config(run_id, config), raw)
+    check_agreement(run_id, check_config(f"run {run_id}", config), raw)
     check_checksum(run_id, config, raw)
     for name in FILES:  # a folder missing one is broken now, not at whichever command needs it
         if not os.path.lexists(path / name):

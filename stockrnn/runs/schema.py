@@ -88,12 +88,11 @@ def check_manifest(run_id: str, data) -> None:
         raise DataError(f"run {run_id}: manifest.json: {first_error(exc.errors()[0])}; retrain") from None
 
 
-def check_config(run_id: str, data):
-    """The run's config, validated like a user's; exit 65 naming config.json and the key. (`run_id`
-    may name another folder: "backtest <id>".)"""
+def check_config(what: str, data):
+    """The folder's config ("run <id>", "backtest <id>"), validated like a user's; exit 65 naming
+    config.json and the key."""
     from stockrnn.config.schema import Config
 
-    what = run_id if " " in run_id else f"run {run_id}"
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

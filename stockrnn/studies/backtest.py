@@ -119,11 +119,11 @@ def _read_backtest(root: Path, name: str) -> Backtest:
         raise MissingInputError(f"no backtest {name!r} in {root}; `stockrnn runs` lists them")
     try:
         manifest = read_json(path / "manifest.json")
-        check_folder(what, path, manifest, BacktestManifest, FILES)
+        check_folder(path, manifest, BacktestManifest, FILES)
         config = read_json(path / "config.json")
-        check_json(what, "metrics.json", read_json(path / "metrics.json"), BacktestMetrics)
+        check_json("metrics.json", read_json(path / "metrics.json"), BacktestMetrics)
     except (DataError, MissingInputError) as exc:
-        raise DataError(f"{exc}" if str(exc).startswith(what) else f"{what}: {exc}") from None
+        raise DataError(f"{what}: {exc}") from None
     check_config(what, config)
     return Backtest(name, path, config, manifest)
 

@@ -88,11 +88,11 @@ def _read_compare(root: Path, name: str) -> Comparison:
         raise MissingInputError(f"no comparison {name!r} in {root}; `stockrnn runs` lists them")
     try:
         manifest = read_json(path / "manifest.json")
-        check_folder(what, path, manifest, CompareManifest, FILES)
+        check_folder(path, manifest, CompareManifest, FILES)
         leaderboard = read_json(path / "leaderboard.json")
-        check_json(what, "leaderboard.json", leaderboard, Leaderboard)
+        check_json("leaderboard.json", leaderboard, Leaderboard)
     except (DataError, MissingInputError) as exc:
-        raise DataError(f"{exc}" if str(exc).startswith(what) else f"{what}: {exc}") from None
+        raise DataError(f"{what}: {exc}") from None
     return Comparison(name, path, manifest, leaderboard)
 
 

@@ -136,34 +136,30 @@ def _manifest_checksum(manifest: dict) -> str:
     return hashlib.sha256(canonical_json({k: v for k, v in as_read.items() if k != CHECKSUM})).hexdigest()
 
 
-def check_folder(what: str, folder: Path, manifest, schema: type[BaseModel], required: list[str]) -> None:
-    """65 naming the folder and the first problem: the manifest's types, its checksum, a missing,
-    planted or changed file. `required` are the files every such folder has."""
+def check_folder(folder: Path, manifest, schema: type[BaseModel], required: list[str]) -> None:
+    """DataError naming the first problem (the caller names the folder): the manifest's types, its
+    checksum, a missing, planted or changed file. `required` are the files every such folder has."""
     try:
         schema.model_validate(manifest)
     except ValidationError as exc:
         raise DataError(
-            f"{what}: manifest.json: {first_error(exc.errors()[0])}; it is not as stockrnn wrote it"
+            f"manifest.json: {first_error(exc.errors()[0])}; it is not as stockrnn wrote it"
         ) from None
     recorded = manifest.get(CHECKSUM)
     if recorded is not None and recorded != _manifest_checksum(manifest):
-        raise DataError(f"{what}: manifest.json changed since it was saved (checksum mismatch); run it again")
+        raise DataError("manifest.json changed since it was saved (checksum mismatch); run it again")
     digests = manifest.get(FILES) or {}
     for name in dict.fromkeys([*required, *digests]):
         try:
             data = read_bytes(folder / name, FILE_LIMIT)
         except MissingInputError:
-            raise DataError(f"{what}: {name} is missing; the folder is incomplete, run it again") from None
-        except DataError as exc:
-            raise DataError(f"{what}: {exc}") from None
+            raise DataError(f"{name} is missing; the folder is incomplete, run it again") from None
         if name in digests and file_digest(data) != digests[name]:
-            raise DataError(f"{what}: {name} changed since it was saved (checksum mismatch); run it again")
+            raise DataError(f"{name} changed since it was saved (checksum mismatch); run it again")
 
 
-def check_json(what: str, name: str, data, schema: type[BaseModel]) -> None:
+def check_json(name: str, data, schema: type[BaseModel]) -> None:
     try:
         schema.model_validate(data)
     except ValidationError as exc:
-        raise DataError(
-            f"{what}: {name}: {first_error(exc.errors()[0])}; it is not as stockrnn wrote it"
-        ) from None
+        raise DataError(f"{name}: {first_error(exc.errors()[0])}; it is not as stockrnn wrote it") from None

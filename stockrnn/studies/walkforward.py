@@ -216,7 +216,7 @@ def _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, j
     from stockrnn.studies.fanout import run_all, threads_per_job
     from stockrnn.studies.fold_fits import fit_group
 
-    groups = [[fold for fold in folds[k : k + plan.refit]] for k in range(0, len(folds), plan.refit)]
+    groups = [folds[k : k + plan.refit] for k in range(0, len(folds), plan.refit)]
     step = on_step or (lambda message: None)
     if (jobs > 1 or ray) and not plan.warm_start and len(groups) > 1:
         workers = min(jobs, len(groups))
