@@ -46,10 +46,7 @@ class Backtest:
     path: Path
     config: dict
     manifest: dict
-
-    @property
-    def metrics(self) -> dict:
-        return read_json(self.path / "metrics.json")
+    metrics: dict  # metrics.json, read and checked once when the folder is loaded
 
     def forecasts(self) -> pd.DataFrame:
         return read_parquet(self.path / "forecasts.parquet")
@@ -121,11 +118,12 @@ def _read_backtest(root: Path, name: str) -> Backtest:
         manifest = read_json(path / "manifest.json")
         check_folder(path, manifest, BacktestManifest, FILES)
         config = read_json(path / "config.json")
-        check_json("metrics.json", read_json(path / "metrics.json"), BacktestMetrics)
+        metrics = read_json(path / "metrics.json")
+        check_json("metrics.json", metrics, BacktestMetrics)
     except (DataError, MissingInputError) as exc:
         raise DataError(f"{what}: {exc}") from None
     check_config(what, config)
-    return Backtest(name, path, config, manifest)
+    return Backtest(name, path, config, manifest, metrics)
 
 
 @dataclass
