@@ -261,6 +261,39 @@ def test_folds_fitted_in_two_processes_give_the_forecasts_and_folds_of_one(
     )
 
 
+def test_fits_arriving_last_first_are_scored_in_fold_order_with_the_same_results(
+    backtest, tmp_path, monkeypatch
+):
+    """With --jobs each fold is calibrated and scored as soon as its fit and the earlier folds' are
+    in; fits that finish in reverse order wait, so folds, forecasts and scores are those of one job."""
+    from stockrnn.studies import fanout
+
+    def last_first(function, tasks, jobs, on_done=None, ray=None, gpus=0.0):
+        results = [function(*task) for task in tasks]  # here, on this process's threads
+        for index in reversed(range(len(tasks))):
+            on_done(index, results[index])
+        return results
+
+    monkeypatch.setattr(fanout, "run_all", last_first)
+    outcome, store, runs = backtest
+    scored = []
+    reversed_run = backtest_study.backtest(
+        load_config(None, TINY),
+        store,
+        tmp_path,
+        PLAN,
+        on_fold=lambda fold, total: scored.append(fold.index),
+        jobs=2,
+    )
+    assert scored == [1, 2, 3]
+    pd.testing.assert_frame_equal(
+        load_backtest(runs, outcome.backtest_id).forecasts(),
+        load_backtest(tmp_path, reversed_run.backtest_id).forecasts(),
+        check_exact=True,
+    )
+    assert reversed_run.metrics == outcome.metrics
+
+
 @pytest.mark.slow
 def test_folds_fitted_as_ray_tasks_on_a_local_instance_give_the_forecasts_of_one_process(
     backtest, tmp_path, monkeypatch

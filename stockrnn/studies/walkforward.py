@@ -9,9 +9,6 @@ folds * step sessions of the history that have all H outcomes.
 
 from __future__ import annotations
 
-import resource
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -116,11 +113,6 @@ def plan_folds(grid: np.ndarray, lookback: int, horizon: int, plan: BacktestPlan
     return folds
 
 
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
-
-
 def run_backtest(
     config: Config,
     frames: dict[str, pd.DataFrame],
@@ -134,65 +126,22 @@ def run_backtest(
     ray: str | None = None,
 ) -> BacktestResult:
     """Fit fold by fold (the fits in `jobs` processes unless warm-started: each chains from the
-    last), then calibrate online and score every forecaster on all folds' origins together."""
-    from stockrnn.evaluation.metrics import calibration_table, naive_scale_per_ticker, score_forecasts
-    from stockrnn.evaluation.scoring import calibrate_each, calibration_variants
+    last), calibrating online and scoring each fold as its fit arrives, then score every
+    forecaster on all folds' origins together."""
+    from stockrnn.evaluation.metrics import calibration_table, score_forecasts
+    from stockrnn.studies.fold_scoring import FoldScoring
 
     grid = np.unique(np.concatenate([frame["date"].to_numpy() for frame in frames.values()]))
     folds = plan_folds(grid, config.features.lookback, config.features.horizon, plan)
     for k, fold in enumerate(folds):
         fold.seed = config.training.seed + k
-    fits = _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, jobs, ray)
-    fit_of = {fold.index: fit for fit in fits for fold in folds if fold.index in fit.ends}
-
-    ends_per_fold, raw_per_fold, calibrated_per_fold, variants_per_fold, fold_metrics = [], [], [], [], {}
-    fit_seconds: dict[str, float] = {}
-    first_naive_scale = None
-    for fold in folds:
-        started = time.perf_counter()
-        fit = fit_of[fold.index]
-        panel, offsets = fit.panel, fit.offsets
-        if fold.refit:
-            # Online calibration starts from the fit's validation origins; later folds that reuse
-            # the fit add the origins forecast since (their outcomes resolve as the fold goes on).
-            history, raw_history = fit.val_ends, fit.raw_history
-            naive_scale = naive_scale_per_ticker(panel, fit.train_ends)
-            first_naive_scale = naive_scale if first_naive_scale is None else first_naive_scale
-            fold.best_epoch, fold.epochs_run, fold.history = fit.best_epoch, len(fit.history), fit.history
-            for name, seconds in fit.fit_seconds.items():
-                fit_seconds[name] = fit_seconds.get(name, 0.0) + seconds
-        ends, raw = fit.ends[fold.index], fit.raw[fold.index]
-        calibrated = (
-            calibrate_each(panel, history, ends, raw_history, raw, offsets, config.calibration)
-            if offsets
-            else raw
-        )
-        if "model" in offsets:
-            variants_per_fold.append(
-                calibration_variants(
-                    panel,
-                    history,
-                    ends,
-                    raw_history["model"],
-                    raw["model"],
-                    offsets["model"],
-                    config.calibration,
-                )
-            )
-        history = np.concatenate([history, ends])
-        raw_history = {
-            name: Forecast(f.levels, np.concatenate([f.values, raw[name].values]))
-            for name, f in raw_history.items()
-        }
-        fold_metrics[str(fold.index)] = score_forecasts(panel, ends, calibrated, raw, naive_scale)
-        ends_per_fold.append(ends)
-        raw_per_fold.append(raw)
-        calibrated_per_fold.append(calibrated)
-        fold.origins = len(ends)
-        fold.seconds = (fit.seconds if fold.refit else 0.0) + time.perf_counter() - started
-        fold.peak_rss_mb = _peak_rss_mb()
-        if on_fold:
-            on_fold(fold, len(folds))
+    scoring = FoldScoring(config, folds, on_fold)
+    # Each fold is calibrated and scored as soon as its fit and every earlier fold's are in, so with
+    # --jobs that work overlaps the fits still running instead of following them all.
+    _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, jobs, ray, scoring.add)
+    ends_per_fold, raw_per_fold, calibrated_per_fold = scoring.ends, scoring.raw, scoring.calibrated
+    variants_per_fold, fold_metrics, fit_seconds = scoring.variants, scoring.metrics, scoring.fit_seconds
+    panel, first_naive_scale = scoring.panel, scoring.first_naive_scale
 
     all_ends = np.concatenate(ends_per_fold)
     fold_of = np.concatenate([np.full(len(e), k + 1) for k, e in enumerate(ends_per_fold)])
@@ -210,9 +159,10 @@ def run_backtest(
     )
 
 
-def _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, jobs, ray=None) -> list:
-    """One FoldFit per re-fit, each with the folds that use it; in `jobs` processes when the fits
-    are independent (not warm-started), else one after another, each from the last one's weights."""
+def _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, jobs, ray, on_fit) -> None:
+    """One FoldFit per re-fit, each with the folds that use it, handed to `on_fit` as it ends; in
+    `jobs` processes when the fits are independent (not warm-started), else one after another,
+    each from the last one's weights."""
     from stockrnn.studies.fanout import run_all, threads_per_job
     from stockrnn.studies.fold_fits import fit_group
 
@@ -226,16 +176,17 @@ def _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, j
 
         def fitted(index: int, fit) -> None:
             step(f"fold {groups[index][0].index}/{len(folds)} fitted ({fit.seconds:.1f}s)")
+            on_fit(fit)
 
         gpus = 1.0 if getattr(device, "type", str(device)) == "cuda" else 0.0
-        return run_all(fit_group, tasks, jobs, fitted, ray, gpus)
-    fits, weights = [], None
+        run_all(fit_group, tasks, jobs, fitted, ray, gpus)
+        return
+    weights = None
     for group in groups:
         step(f"fold {group[0].index}/{len(folds)}: training on sessions up to {group[0].train_end}")
         fit = fit_group(config, frames, names, group, device, weights if plan.warm_start else None, on_epoch)
         weights = fit.weights
-        fits.append(fit)
-    return fits
+        on_fit(fit)
 
 
 def _concatenate(per_fold: list[dict[str, Forecast]]) -> dict[str, Forecast]:
