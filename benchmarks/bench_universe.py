@@ -1,5 +1,6 @@
 """The universe rows of the benchmark (`bench.py --universe`): a synthetic panel of 50 and 500
-tickers x 20 years, and how each step grows from the one to the other.
+tickers x 20 years, and how each step grows from the one to the other. Alone: `python
+benchmarks/bench_universe.py` (about an hour on 2 cores).
 
 Per size, each as a cold process: one training epoch, an 8-fold backtest of 63 sessions with
 `--jobs 2` (one epoch per fit), and predict; wall seconds and peak RSS (a backtest's is its
@@ -50,3 +51,11 @@ def universe_rows(
                 wall, rss, _ = run_process([*stockrnn, *args], env)
                 first.setdefault(label, wall)
                 print(f"{label:<26}{count:>8}{wall:>9.1f}{wall / first[label]:>7.1f}{rss:>9.0f}")
+
+
+if __name__ == "__main__":  # these rows alone: python benchmarks/bench_universe.py
+    import sys
+
+    import bench
+
+    universe_rows([sys.executable, "-m", "stockrnn", "--quiet"], bench.run_process, bench.synthetic_store)

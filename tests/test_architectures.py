@@ -361,8 +361,9 @@ def test_predict_of_an_attention_run_writes_each_forecasts_weights_over_its_wind
 
 @pytest.mark.parametrize("patch", [0, 16])
 def test_the_transformer_runs_its_top_layer_for_the_last_token_only_and_is_the_same_function(patch):
-    """Issue 21, item 1: the head reads the last token, so the top layer skips the other T-1 rows;
-    the output is the full causal encoder's, with and without padding."""
+    """Issue 21, item 1: the head reads the last token, so the top layer skips the other T-1 rows,
+    and attention runs through scaled_dot_product_attention; the output is torch's full causal
+    encoder's (nn.TransformerEncoder with the same layers), with and without padding."""
     from stockrnn.forecasters.models.heads import to_quantiles
     from stockrnn.forecasters.models.transformer import TransformerForecaster
 
@@ -373,10 +374,29 @@ def test_the_transformer_runs_its_top_layer_for_the_last_token_only_and_is_the_s
     tokens = model.token_count(60)
     embedded = model.project(model.tokenize(x)) + model.positions[-tokens:]
     causal = model.causal[-tokens:, -tokens:]
+    padded = model.padded_causal_mask(tokens, model.token_count(lengths))  # (B, 1, T, T)
     for given, mask in (
         (None, causal),
-        (lengths, model._padded_causal_mask(causal, model.token_count(lengths))),
+        (lengths, padded.expand(-1, 4, -1, -1).reshape(7 * 4, tokens, tokens)),  # nn's (B*heads, T, T)
     ):
-        full = model.encoder(embedded, mask=mask)  # every token through every layer
+        # torch's own layers (nn.MultiheadAttention), every token through every layer
+        full = model.encoder(embedded, mask=mask)
         expected = to_quantiles(model.head(model.norm(full[:, -1])).unflatten(-1, (5, 3)), model.levels)
         torch.testing.assert_close(model(x, given), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_transformer_drops_residual_and_feed_forward_activations_but_not_attention_weights():
+    """Issue 21, item 1: attention runs fused (scaled_dot_product_attention) with no dropout on its
+    weights, as PatchTST; with the other dropouts at zero, a training-mode forward is the eval one."""
+    from stockrnn.forecasters.models.transformer import TransformerForecaster
+
+    torch.manual_seed(0)
+    model = TransformerForecaster(4, 16, 2, 2, 0.5, 20, 3, LEVELS)
+    x = torch.randn(9, 20, 4)
+    model.train()
+    assert not torch.equal(model(x), model(x))  # the residual and feed-forward dropouts act
+    for layer in model.encoder.layers:
+        assert layer.self_attn.dropout == 0.5  # nn's attention dropout, which _block does not apply
+        layer.dropout.p = layer.dropout1.p = layer.dropout2.p = 0.0
+    trained = model(x)
+    torch.testing.assert_close(trained, model.eval()(x))

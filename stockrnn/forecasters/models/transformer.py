@@ -6,6 +6,14 @@ A causal mask lets each step see only earlier sessions; padding is masked as a k
 (norm_first) train stably without a warm-up schedule at this size. The head reads the last step,
 so the top layer is run for that step alone (the others' top-layer outputs would reach nothing).
 
+The layers are `nn.TransformerEncoderLayer`s (their parameters and state_dict keys), run by
+`_block` below: attention through `scaled_dot_product_attention` (a fused kernel on the CPU as on
+GPUs, told the mask is causal instead of given one), and dropout on the residual and feed-forward
+paths but not on the attention weights, as PatchTST (attn_dropout = 0). On a CPU torch draws one
+random number per dropped element, and the attention weights are B x heads x T x T of them per
+layer: with the math attention that needs, that was 40% of a training step. The other dropouts
+are models/dropout.py's, with a quarter of torch's random draws. The same function at inference.
+
 With `patch_length` P > 0 a token is a patch of P sessions instead of one (PatchTST, Nie et al.,
 ICLR 2023), stride P/2 as in the paper, aligned to end on the window's last session: L/(P/2) tokens
 instead of L make attention about (P/2)^2 times cheaper, and each token carries a local shape.
@@ -20,7 +28,9 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
+from stockrnn.forecasters.models.dropout import dropout
 from stockrnn.forecasters.models.heads import to_quantiles
 
 
@@ -80,39 +90,58 @@ class TransformerForecaster(nn.Module):
         tokens = self.tokenize(windows)  # (B, T, F * P)
         count = tokens.shape[1]
         x = self.project(tokens) + self.positions[-count:]  # (B, T, d_model)
-        causal = self.causal[-count:, -count:]  # (T, T)
-        mask = causal if lengths is None else self._padded_causal_mask(causal, self.token_count(lengths))
+        mask = None if lengths is None else self.padded_causal_mask(count, self.token_count(lengths))
         *below, top = self.encoder.layers
         for layer in below:
-            x = layer(x, src_mask=mask, is_causal=lengths is None)  # (B, T, d_model)
-        last = self.norm(self._last_token(top, x, mask[..., -1:, :]))  # (B, d_model)
-        raw = self.head(last).unflatten(-1, (self.horizon, len(self.levels)))  # (B, H, Q)
+            x = self._block(layer, x, every_token=True, mask=mask)  # (B, T, d_model)
+        # The last token sees every earlier one, so without padding its row needs no mask.
+        last = self._block(top, x, every_token=False, mask=None if mask is None else mask[..., -1:, :])
+        raw = self.head(self.norm(last[:, 0])).unflatten(-1, (self.horizon, len(self.levels)))  # (B, H, Q)
         return to_quantiles(raw, self.levels)
 
-    @staticmethod
-    def _last_token(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The top layer for the last token only: the head reads nothing else, and under the causal
-        mask no other token's top-layer output reaches it, so the other T-1 rows of attention and
-        feed-forward are skipped (the same function as the full layer; the bench's transformer row).
-        The layer's own pre-norm (norm_first) steps, with its weights."""
-        # x: (B, T, d_model); mask: (1, T) or (B*heads, 1, T), the last query's row
+    def _block(
+        self, layer: nn.TransformerEncoderLayer, x: torch.Tensor, every_token: bool, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """One pre-norm layer with its weights, for every token or for the last one only (the top
+        layer: the head reads nothing else, and under the causal mask no other token's top-layer
+        output reaches it, so the same function skips T-1 rows of attention and feed-forward)."""
+        # x: (B, T, d_model); mask: None (causal, no padding) or (B, 1, T or 1, T) additive
         normed = layer.norm1(x)
-        query = normed[:, -1:]  # (B, 1, d_model)
-        attended = layer.self_attn(query, normed, normed, attn_mask=mask, need_weights=False)[0]
-        y = x[:, -1:] + layer.dropout1(attended)  # (B, 1, d_model)
-        y = y + layer._ff_block(layer.norm2(y))
-        return y[:, 0]
+        queries = normed if every_token else normed[:, -1:]  # (B, Tq, d_model)
+        attended = _attention(layer.self_attn, queries, normed, mask, causal=every_token and mask is None)
+        y = (x if every_token else x[:, -1:]) + dropout(attended, layer.dropout1.p, self.training)
+        hidden = dropout(layer.activation(layer.linear1(layer.norm2(y))), layer.dropout.p, self.training)
+        return y + dropout(layer.linear2(hidden), layer.dropout2.p, self.training)  # (B, Tq, d_model)
 
-    def _padded_causal_mask(self, causal: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B*heads, T, T) additive mask: causal, and no real token attends to padding (lengths in tokens).
+    def padded_causal_mask(self, tokens: int, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T, T) additive mask: causal, and no real token attends to padding (lengths in tokens).
 
         A padding step may attend to itself only: with every key masked its row would be NaN, and
         a NaN value times a zero weight still poisons the real rows. Its output never reaches a real
         step, since no real step attends to it in any layer.
         """
-        length = causal.shape[0]
-        steps = torch.arange(length, device=causal.device)
-        padding = steps[None, :] < (length - lengths.to(causal.device))[:, None]  # (B, L) True: padding
-        mask = causal.expand(len(lengths), length, length).masked_fill(padding[:, None, :], float("-inf"))
-        mask = mask.masked_fill(torch.eye(length, dtype=torch.bool, device=causal.device), 0.0)
-        return mask.repeat_interleave(self.encoder.layers[0].self_attn.num_heads, dim=0)
+        causal = self.causal[-tokens:, -tokens:]  # (T, T)
+        steps = torch.arange(tokens, device=causal.device)
+        padding = steps[None, :] < (tokens - lengths.to(causal.device))[:, None]  # (B, T) True: padding
+        mask = causal.expand(len(lengths), tokens, tokens).masked_fill(padding[:, None, :], float("-inf"))
+        mask = mask.masked_fill(torch.eye(tokens, dtype=torch.bool, device=causal.device), 0.0)
+        return mask[:, None]
+
+
+def _attention(
+    attention: nn.MultiheadAttention,
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    mask: torch.Tensor | None,
+    causal: bool,
+) -> torch.Tensor:
+    """Multi-head attention with `attention`'s projections through scaled_dot_product_attention,
+    keys doubling as values (self-attention); no dropout on the weights."""
+    # queries: (B, Tq, d); keys: (B, T, d); mask: broadcastable to (B, heads, Tq, T) or None
+    width, heads = queries.shape[-1], attention.num_heads
+    weight, bias = attention.in_proj_weight, attention.in_proj_bias  # (3d, d), (3d,): q, k, v stacked
+    q = F.linear(queries, weight[:width], bias[:width]).unflatten(-1, (heads, -1)).transpose(1, 2)
+    k, v = F.linear(keys, weight[width:], bias[width:]).unflatten(-1, (2, heads, -1)).permute(2, 0, 3, 1, 4)
+    # q: (B, heads, Tq, d/heads); k, v: (B, heads, T, d/heads)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)  # (B, heads, Tq, d/heads)
+    return attention.out_proj(out.transpose(1, 2).flatten(2))  # (B, Tq, d)
