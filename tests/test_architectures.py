@@ -400,3 +400,15 @@ def test_the_transformer_drops_residual_and_feed_forward_activations_but_not_att
         layer.dropout.p = layer.dropout1.p = layer.dropout2.p = 0.0
     trained = model(x)
     torch.testing.assert_close(trained, model.eval()(x))
+
+
+def test_attention_scores_are_luongs_general_score_computed_on_the_query_side():
+    """Issue 21, item 1: d . W e is computed as (d W) . e, once per step on the (B, hidden) query
+    instead of on all L encoder states; the weights are the textbook softmax(d . W e)."""
+    torch.manual_seed(0)
+    model = model_for("attention", 1).eval()
+    encoded, decoded = torch.randn(6, LOOKBACK, 16), torch.randn(6, 16)
+    model._weights = []
+    model._step_output(decoded, encoded, None)
+    textbook = torch.softmax((model.score(encoded) * decoded[:, None, :]).sum(-1), dim=-1)  # (B, L)
+    torch.testing.assert_close(model._weights[0], textbook)

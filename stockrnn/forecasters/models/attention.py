@@ -1,8 +1,9 @@
 """`attention`: the seq2seq decoder attends over every encoder state at each decoding step.
 
 Luong et al. (2015) "general" scoring, score(d, e) = d . W e: the decoder's state of this step
-queries the encoder's states with one bilinear map, a batched matmul per step; Bahdanau's additive
-score needs a tanh layer over all L states at every step for no measured gain in Luong's results.
+queries the encoder's states with one bilinear map, computed as (d W) . e, a batched matmul per
+step; Bahdanau's additive score needs a tanh layer over all L states at every step for no
+measured gain in Luong's results.
 The weights of the last forward pass stay on the module (`attention`, (B, H, L)), so predict can
 show which past sessions each horizon looked at.
 """
@@ -32,7 +33,10 @@ class AttentionForecaster(Seq2SeqForecaster):
 
     def _step_output(self, decoded, encoded, mask):
         # decoded: (B, hidden); encoded: (B, L, hidden); mask: (B, L) True on padding, or None
-        scores = torch.bmm(self.score(encoded), decoded[:, :, None])[..., 0]  # (B, L)
+        # d . W e = (d W) . e: the query is transformed once per step, not the L encoder states
+        # (a (B, L, hidden) x (hidden, hidden) product at every step was most of the decoder's cost).
+        query = decoded @ self.score.weight  # (B, hidden)
+        scores = torch.bmm(encoded, query[:, :, None])[..., 0]  # (B, L)
         if mask is not None:
             scores = scores.masked_fill(mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)  # (B, L)
