@@ -180,8 +180,10 @@ def train(
     discard_on_interrupt: bool = False,
     challenge: str | None = None,
     on_step=None,
+    jobs: int = 1,
 ) -> Run | None:
     """Train `config` on `prices`, score it against the baselines on the test split and save the run.
+    `jobs` > 1: the per-ticker GARCH baselines in that many processes (from 100 tickers).
 
     With `challenge="production"`, the new run must beat the production run on its test origins to
     be promoted (`run.manifest.challenge` holds the verdict). None only on a torchrun rank other
@@ -197,5 +199,6 @@ def train(
         discard_on_interrupt,
         challenge,
         on_step,
+        jobs,
     )
     return None if outcome is None else Run(load_run(outcome.path.parent, outcome.run_id))

@@ -78,6 +78,13 @@ def train(
     store_dir: Path | None = StoreOption,
     runs_dir: Path | None = RunsOption,
     json_output: bool = JsonOption,
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        min=1,
+        max=256,
+        help="Fit the per-ticker GARCH baselines in this many processes (pays from 100 tickers; same results).",
+    ),
 ) -> None:
     """Train a GRU/LSTM forecasting H sessions as quantiles; score it against naive, drift, EWMA, GARCH and ridge."""
     from stockrnn import api, paths
@@ -117,6 +124,7 @@ def train(
             discard_on_interrupt=discard_on_interrupt,
             challenge=challenge,
             on_step=step_reporter(progress),
+            jobs=jobs,
         )
     if run is None:
         return  # a torchrun rank other than 0: rank 0 wrote the run

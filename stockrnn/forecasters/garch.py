@@ -27,6 +27,13 @@ def _model(returns: np.ndarray):
     return arch_model(returns * PERCENT, mean="Constant", vol="GARCH", p=1, q=1, dist="t", rescale=False)
 
 
+def fit_params(returns: np.ndarray) -> np.ndarray:
+    """mu, omega, alpha, beta, nu fitted to one ticker's training returns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter must not reach a cron mail
+        return np.asarray(_model(returns).fit(disp="off").params)
+
+
 def student_t_quantiles(levels: tuple[float, ...], nu: np.ndarray) -> np.ndarray:
     """(H, Q) quantiles of unit-variance Student-t distributions with `nu` (H,) degrees of freedom."""
     from scipy.stats import t
@@ -40,13 +47,15 @@ class Garch:
     name = "garch"
     params: dict[str, np.ndarray] = field(default_factory=dict)  # ticker -> mu, omega, alpha, beta, nu
 
-    def fit(self, data: FitData) -> Garch:
+    per_ticker = True  # fit_baselines passes it a `map_tickers`: the fits are independent
+
+    def fit(self, data: FitData, map_tickers=None) -> Garch:
+        """One fit per ticker, through `map_tickers(fit_params, tasks)` (results in task order)
+        when given: studies/fanout.py's runs them in other processes."""
         self.levels, self.horizon = data.levels, data.horizon
-        for index, ticker in enumerate(data.panel.tickers):
-            returns = data.training_returns(index)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # convergence chatter must not reach a cron mail
-                self.params[ticker] = np.asarray(_model(returns).fit(disp="off").params)
+        tasks = [(data.training_returns(index),) for index in range(len(data.panel.tickers))]
+        fitted = map_tickers(fit_params, tasks) if map_tickers else [fit_params(*task) for task in tasks]
+        self.params = dict(zip(data.panel.tickers, fitted, strict=True))
         return self
 
     def predict(self, panel: Panel, ends: np.ndarray) -> Forecast:

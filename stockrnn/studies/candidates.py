@@ -215,7 +215,7 @@ def fit_candidates(
     from stockrnn.forecasters.models import parameter_count
     from stockrnn.forecasters.network import NetworkForecaster
     from stockrnn.forecasters.registry import fit_baselines
-    from stockrnn.studies.fanout import run_all
+    from stockrnn.studies.fanout import run_all, ticker_map
 
     forecasters, entrants = {}, {}
 
@@ -238,7 +238,7 @@ def fit_candidates(
     run_all(fit_network, tasks, jobs, fitted, ray, 1.0 if str(device).startswith("cuda") else 0.0)
     forecasters = {c.name: forecasters[c.name] for c in candidates}  # in the order given
     seconds: dict[str, float] = {}
-    forecasters.update(fit_baselines(data.fit_data, seconds))
+    forecasters.update(fit_baselines(data.fit_data, seconds, ticker_map(jobs)))
     entrants.update({name: Entrant(s, None, None) for name, s in seconds.items()})
     return forecasters, entrants
 

@@ -48,6 +48,7 @@ def train(
     discard_on_interrupt: bool = False,
     challenge: str | None = None,
     on_step=None,
+    jobs: int = 1,
 ) -> TrainOutcome | None:
     """Train, score against the baselines and save the run; None on a torchrun rank other than 0.
 
@@ -57,7 +58,9 @@ def train(
 
     With `challenge` (a run id or alias, usually `production`), the new run is scored against that
     run on its test origins and promoted to production only if it wins (see challenge.py); the
-    verdict is recorded in its manifest. With no production run yet, the new run becomes it."""
+    verdict is recorded in its manifest. With no production run yet, the new run becomes it.
+
+    `jobs` > 1 fits the per-ticker GARCH baselines in that many processes (from 100 tickers)."""
     import torch
 
     from stockrnn.data.calendar import get_calendar
@@ -97,7 +100,7 @@ def train(
         if signum is not None and discard_on_interrupt:
             raise Interrupted(signum, "nothing saved (--discard-on-interrupt)")
         outcome = _evaluate_and_save(
-            config, runs_root, data, device, network, store, incumbent, challenge, step
+            config, runs_root, data, device, network, store, incumbent, challenge, step, jobs
         )
         if signum is not None:
             result = network.result
@@ -145,12 +148,14 @@ def _evaluate_and_save(
     incumbent: RunFolder | None = None,
     challenged: str | None = None,
     step=lambda message: None,
+    jobs: int = 1,
 ):
     from stockrnn.forecasters.models import parameter_count
     from stockrnn.forecasters.registry import fit_baselines
+    from stockrnn.studies.fanout import ticker_map
 
     step("fitting the baselines (naive, drift, EWMA, GARCH per ticker, ridge, DLinear)")
-    baselines = fit_baselines(data.fit_data)
+    baselines = fit_baselines(data.fit_data, map_tickers=ticker_map(jobs))
     step(f"calibrating and scoring every forecaster on {len(data.test_ends):,} test origins")
     scored = score_network(config, data, network, baselines)
     result = network.result

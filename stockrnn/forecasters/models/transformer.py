@@ -10,9 +10,10 @@ The layers are `nn.TransformerEncoderLayer`s (their parameters and state_dict ke
 `_block` below: attention through `scaled_dot_product_attention` (a fused kernel on the CPU as on
 GPUs, told the mask is causal instead of given one), and dropout on the residual and feed-forward
 paths but not on the attention weights, as PatchTST (attn_dropout = 0). On a CPU torch draws one
-random number per dropped element, and the attention weights are B x heads x T x T of them per
-layer: with the math attention that needs, that was 40% of a training step. The other dropouts
-are models/dropout.py's, with a quarter of torch's random draws. The same function at inference.
+random number per dropped element, B x heads x T x T of them per layer for the attention weights,
+and dropping them also rules out the fused kernel: the two were 40% of a training step. The other
+dropouts are models/dropout.py's, from a quarter of torch's random draws. At inference (no
+dropout) the function is nn.TransformerEncoder's, which a test checks.
 
 With `patch_length` P > 0 a token is a patch of P sessions instead of one (PatchTST, Nie et al.,
 ICLR 2023), stride P/2 as in the paper, aligned to end on the window's last session: L/(P/2) tokens
