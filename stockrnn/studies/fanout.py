@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 
 
@@ -31,14 +32,20 @@ def threads_per_job(jobs: int) -> int:
 
 def _limit_threads(threads: int) -> None:
     """torch's and the BLAS's threads (numpy, scipy: GARCH's optimiser) alike, here as under Ray,
-    which sets OMP_NUM_THREADS for its workers."""
-    import torch
+    which sets OMP_NUM_THREADS for its workers. torch is limited now if loaded, else through the
+    variables it reads when a task first imports it: a worker fitting GARCH alone never pays torch's
+    import (about a second)."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(threads)
-    torch.set_num_threads(threads)
-    with contextlib.suppress(RuntimeError):  # a reused (Ray) worker that ran torch already: set once
-        torch.set_num_interop_threads(1)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    threadpool_limits(threads)  # the libraries already loaded
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # a reused (Ray) worker that ran torch already: set once
+            torch.set_num_interop_threads(1)
 
 
 def run_all(
@@ -104,10 +111,18 @@ def ticker_map(jobs: int) -> Callable | None:
 
     def map_tickers(function: Callable, tasks: Sequence[tuple]) -> list:
         if len(tasks) < TICKERS_PER_JOB * 2:
-            return [function(*task) for task in tasks]
-        return run_all(function, tasks, min(jobs, len(tasks) // TICKERS_PER_JOB))
+            return each(function, tasks)
+        workers = min(jobs, len(tasks) // TICKERS_PER_JOB)
+        # A few chunks per worker: one message each way per chunk, and a slow chunk still balances.
+        size = -(-len(tasks) // (workers * 4))
+        chunks = [(function, tasks[start : start + size]) for start in range(0, len(tasks), size)]
+        return [result for chunk in run_all(each, chunks, workers) for result in chunk]
 
     return map_tickers
+
+
+def each(function: Callable, tasks: Sequence[tuple]) -> list:
+    return [function(*task) for task in tasks]
 
 
 def _call_with_threads(threads: int, function: Callable, *args):
