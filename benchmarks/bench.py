@@ -417,6 +417,10 @@ def main() -> None:
 
     backtest_rows(stockrnn, run_process, SAMPLE, quick)
 
+    from bench_garch import garch_rows
+
+    garch_rows(quick)
+
     if options.universe:
         from bench_universe import universe_rows
 

@@ -102,7 +102,7 @@ def test_compare_prints_a_leaderboard_per_horizon_and_a_verdict(cli, grid, folde
     # Before it starts: what it costs, and which candidates are the slow (window-mode) ones.
     assert result.stderr.splitlines()[1] == (
         "3 fit(s): 3 candidate(s) x 1, up to 2 epochs each; seq2seq, transformer train in window mode, "
-        "the slow kind (5-11x a GRU's epoch in sequence mode; README: compare)"
+        "the slow kind (4-11x a GRU's epoch in sequence mode; README: compare)"
     )
     threads = max(1, fanout.available_cores() // 2)
     assert result.stderr.splitlines()[2] == (

@@ -133,7 +133,7 @@ def _workload(candidates, fits: int) -> str:
     )
     if windowed:
         line += (
-            f"; {', '.join(windowed)} train in window mode, the slow kind (5-11x a GRU's epoch in "
+            f"; {', '.join(windowed)} train in window mode, the slow kind (4-11x a GRU's epoch in "
             "sequence mode; README: compare)"
         )
     return line
