@@ -19,7 +19,9 @@ Each measurement runs in a fresh process of its own, so its peak RSS is its own.
 - every architecture's epoch on the 5-ticker panel at H = 5: s/epoch, counted FLOPs, GFLOP/s and
   the distance to the matmul rate (bench_architectures.py);
 - `stockrnn backtest` on GSPC, H = 5, 8 folds of 63 sessions, from scratch, with `--jobs 2` and
-  warm-started, against 8 separate `stockrnn train` runs on the same cut-offs (bench_backtest.py).
+  warm-started, against 8 separate `stockrnn train` runs on the same cut-offs (bench_backtest.py);
+- the per-ticker GARCH baseline fits for 500 tickers in this process and with `--jobs 2`
+  (bench_garch.py).
 """
 
 from __future__ import annotations
