@@ -1,6 +1,6 @@
 """The universe rows of the benchmark (`bench.py --universe`): a synthetic panel of 50 and 500
 tickers x 20 years, and how each step grows from the one to the other. Alone: `python
-benchmarks/bench_universe.py` (about an hour on 2 cores).
+benchmarks/bench_universe.py` (26 minutes on 2 idle cores).
 
 Per size, each as a cold process: one training epoch, an 8-fold backtest of 63 sessions with
 `--jobs 2` (one epoch per fit), and predict; wall seconds and peak RSS (a backtest's is its
