@@ -13,7 +13,7 @@ def garch_rows(quick: bool) -> None:
     from stockrnn.forecasters.garch import Garch
     from stockrnn.studies.fanout import ticker_map
 
-    tickers = 100 if quick else 500
+    tickers = 200 if quick else 500
     rng = np.random.default_rng(0)
     series = [rng.standard_t(5, 3500) * 0.01 for _ in range(tickers)]
     data = SimpleNamespace(

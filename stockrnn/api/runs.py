@@ -183,7 +183,7 @@ def train(
     jobs: int = 1,
 ) -> Run | None:
     """Train `config` on `prices`, score it against the baselines on the test split and save the run.
-    `jobs` > 1: the per-ticker GARCH baselines in that many processes (from 100 tickers).
+    `jobs` > 1: the per-ticker GARCH baselines in that many processes (from 200 tickers).
 
     With `challenge="production"`, the new run must beat the production run on its test origins to
     be promoted (`run.manifest.challenge` holds the verdict). None only on a torchrun rank other

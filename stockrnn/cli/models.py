@@ -83,7 +83,7 @@ def train(
         "--jobs",
         min=1,
         max=256,
-        help="Fit the per-ticker GARCH baselines in this many processes (pays from 100 tickers; same results).",
+        help="Fit the per-ticker GARCH baselines in this many processes (from 200 tickers, where it pays; same results).",
     ),
 ) -> None:
     """Train a GRU/LSTM forecasting H sessions as quantiles; score it against naive, drift, EWMA, GARCH and ridge."""

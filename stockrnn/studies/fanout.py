@@ -98,9 +98,9 @@ def run_all(
     return results
 
 
-# Each worker first imports torch, arch and scipy (about 2 s on 2 cores) and a GARCH fit takes
-# 40-75 ms, so below this many tickers per job the fits finish sooner in this process.
-TICKERS_PER_JOB = 50
+# A worker first imports arch and scipy (1-2 s) and a GARCH fit takes about 25 ms: 100 tickers
+# in two processes broke even with one (0.91-1.17x, make bench --quick), 500 gained 1.6-1.7x.
+TICKERS_PER_JOB = 100
 
 
 def ticker_map(jobs: int) -> Callable | None:

@@ -60,7 +60,7 @@ def train(
     run on its test origins and promoted to production only if it wins (see challenge.py); the
     verdict is recorded in its manifest. With no production run yet, the new run becomes it.
 
-    `jobs` > 1 fits the per-ticker GARCH baselines in that many processes (from 100 tickers)."""
+    `jobs` > 1 fits the per-ticker GARCH baselines in that many processes (from 200 tickers)."""
     import torch
 
     from stockrnn.data.calendar import get_calendar
