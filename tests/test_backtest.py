@@ -268,7 +268,7 @@ def test_fits_arriving_last_first_are_scored_in_fold_order_with_the_same_results
     in; fits that finish in reverse order wait, so folds, forecasts and scores are those of one job."""
     from stockrnn.studies import fanout
 
-    def last_first(function, tasks, jobs, on_done=None, ray=None, gpus=0.0):
+    def last_first(function, tasks, jobs, on_done=None, ray=None, gpus=0.0, keep=True):
         results = [function(*task) for task in tasks]  # here, on this process's threads
         for index in reversed(range(len(tasks))):
             on_done(index, results[index])

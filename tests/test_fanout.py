@@ -73,3 +73,13 @@ def test_per_ticker_garch_fits_in_two_processes_give_the_parameters_of_one(monke
     assert list(spread.params) == list(here.params) == ["T0", "T1", "T2", "T3"]
     for ticker in here.params:
         np.testing.assert_array_equal(spread.params[ticker], here.params[ticker])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_with_keep_false_each_result_goes_to_on_done_only(jobs):
+    """A backtest hands each fit (with its panel) to the fold scoring and keeps none, so the fits
+    are not all held until the last one ends."""
+    seen: dict[int, object] = {}
+    results = run_all(_fit, [(None,), (None,)], jobs, seen.__setitem__, keep=False)
+    assert results == [None, None]
+    assert seen == {0: "fitted", 1: "fitted"}

@@ -55,18 +55,27 @@ def run_all(
     on_done: Callable[[int, object], None] | None = None,
     ray: str | None = None,
     gpus: float = 0.0,
+    keep: bool = True,
 ) -> list:
     """`function(*task)` for every task, in `jobs` processes (in this one for jobs <= 1), or as
     Ray tasks with `ray` (an address, `auto`, or `local` for a private instance); the results in
-    task order. `function` must be importable by name (a module-level function)."""
+    task order. `function` must be importable by name (a module-level function).
+
+    keep=False: each result goes to `on_done` only and the list holds None, so large results
+    (a backtest fit carries its panel) are never all in memory at once."""
     if ray is not None:
-        return _run_on_ray(function, tasks, jobs, on_done, ray, gpus)
+        return _run_on_ray(function, tasks, jobs, on_done, ray, gpus, keep)
+    results: list = [None] * len(tasks)
+
+    def finished(index: int, result) -> None:
+        if on_done:
+            on_done(index, result)
+        if keep:
+            results[index] = result
+
     if jobs <= 1 or len(tasks) <= 1:
-        results = []
         for index, task in enumerate(tasks):
-            results.append(function(*task))
-            if on_done:
-                on_done(index, results[-1])
+            finished(index, function(*task))
         return results
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -78,16 +87,13 @@ def run_all(
         initializer=_limit_threads,
         initargs=(threads_per_job(workers),),
     )
-    results: list = [None] * len(tasks)
     try:
         pending = {pool.submit(function, *task): index for index, task in enumerate(tasks)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)  # report each fit as it ends
             for future in done:
                 index = pending.pop(future)
-                results[index] = future.result()  # a worker's error is raised here, as itself
-                if on_done:
-                    on_done(index, results[index])
+                finished(index, future.result())  # a worker's error is raised here, as itself
     except BaseException:
         # An error or a signal: stop the other fits now rather than wait for them to finish.
         for process in list(getattr(pool, "_processes", {}).values()):
@@ -130,7 +136,7 @@ def _call_with_threads(threads: int, function: Callable, *args):
     return function(*args)
 
 
-def _run_on_ray(function, tasks, jobs, on_done, address: str, gpus: float) -> list:
+def _run_on_ray(function, tasks, jobs, on_done, address: str, gpus: float, keep: bool = True) -> list:
     """Each task a Ray task of `max(1, cores // jobs)` CPUs of this machine's count (a cluster's
     nodes are assumed alike) and `gpus` GPUs."""
     try:
@@ -174,11 +180,13 @@ def _run_on_ray(function, tasks, jobs, on_done, address: str, gpus: float) -> li
             [ready], _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ready)
             try:
-                results[index] = ray.get(ready)
+                result = ray.get(ready)
             except ray.exceptions.RayTaskError as exc:
                 raise (exc.cause or exc) from None  # the task's own error: a DataError stays a 65
             if on_done:
-                on_done(index, results[index])
+                on_done(index, result)
+            if keep:
+                results[index] = result
         return results
     except BaseException:
         for ref in pending:  # an error or a signal: the other fits stop now

@@ -179,7 +179,7 @@ def _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, j
             on_fit(fit)
 
         gpus = 1.0 if getattr(device, "type", str(device)) == "cuda" else 0.0
-        run_all(fit_group, tasks, jobs, fitted, ray, gpus)
+        run_all(fit_group, tasks, jobs, fitted, ray, gpus, keep=False)  # scored as they come
         return
     weights = None
     for group in groups:
