@@ -217,7 +217,8 @@ WORKERS = {
 
 
 def run_process(argv: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and stdout of one cold process (reaped with wait4 for its rusage)."""
+    """Wall seconds, peak RSS (MiB) and stdout of one cold process (reaped with wait4 for its rusage:
+    the peak is the largest of the process and any children it reaped, such as --jobs workers)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)

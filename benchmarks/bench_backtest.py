@@ -62,8 +62,8 @@ def backtest_rows(stockrnn: list[str], run_process, sample: Path, quick: bool) -
         )
         print(
             "(x trains: wall time over the separate train runs, which also score a longer test split; "
-            "RSS fold 1 -> last: the backtest's peak RSS after its first and its last fold; the RSS of "
-            "--jobs 2 is its parent's, each worker process has its own)"
+            "RSS fold 1 -> last: the backtest's own peak RSS after its first and its last fold; RSS MiB of "
+            "--jobs 2: the largest of the parent and its workers, which wait4's rusage covers)"
         )
         speedup = measured["from scratch"][0] / measured["--jobs 2"][0]
         print(f"speed-up of --jobs 2 over --jobs 1: {speedup:.2f}x; {_largest_difference(paths)}")

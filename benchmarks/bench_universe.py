@@ -3,9 +3,9 @@ tickers x 20 years, and how each step grows from the one to the other. Alone: `p
 benchmarks/bench_universe.py` (26 minutes on 2 idle cores).
 
 Per size, each as a cold process: one training epoch, an 8-fold backtest of 63 sessions with
-`--jobs 2` (one epoch per fit), and predict; wall seconds and peak RSS (a backtest's is its
-parent's: each worker has its own). x: the step's wall time at 500 over its time at 50 (10 would be
-linear in tickers).
+`--jobs 2` (one epoch per fit), and predict; wall seconds and peak RSS (a backtest's is the largest
+of the parent and its worker processes: the rusage wait4 returns covers the children a process
+reaped). x: the step's wall time at 500 over its time at 50 (10 would be linear in tickers).
 """
 
 from __future__ import annotations
