@@ -84,11 +84,18 @@ def test_every_architecture_maps_windows_to_non_crossing_h_by_q_quantiles(name):
     assert (out.diff(dim=-1) >= 0).all()
 
 
-@pytest.mark.parametrize("name", ARCHITECTURES)
-def test_one_epoch_lowers_the_validation_loss_on_a_learnable_series(name, learnable_panel):
+# The encoder-decoders train in sequence mode by default ("auto"); their window mode is tested too.
+TRAININGS = [(name, "training.mode='auto'") for name in ARCHITECTURES] + [
+    ("seq2seq", "training.mode='window'"),
+    ("attention", "training.mode='window'"),
+]
+
+
+@pytest.mark.parametrize(("name", "mode"), TRAININGS)
+def test_one_epoch_lowers_the_validation_loss_on_a_learnable_series(name, mode, learnable_panel):
     panel, train_ends, val_ends = learnable_panel
     model = model_for(name, 1)
-    config = config_for(name, "training.epochs=1")
+    config = config_for(name, "training.epochs=1", mode)
     data = PanelTensors(panel, LOOKBACK, torch.device("cpu"), HORIZON)
     loss_fn = make_loss("huber", LEVELS)
     before = _mean_loss(model, data, torch.from_numpy(val_ends), loss_fn, 4096)
@@ -191,6 +198,60 @@ def test_teacher_forcing_feeds_the_truth_and_free_running_feeds_the_own_median(n
     torch.testing.assert_close(free, free_other)
     torch.testing.assert_close(free, model.eval()(windows))  # the same path inference takes
     assert not torch.allclose(forced[:, 1:], free[:, 1:])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("name", ["seq2seq", "attention"])
+def test_sequence_training_decodes_its_first_step_exactly_as_the_window_model_does(name, cell):
+    """After a lookback-1 warm-up the carried state has read exactly the first target's window, so
+    step 1 of a stretch is the window forward; later steps differ only by the longer history."""
+    model = model_for(name, 2, f"model.cell='{cell}'").double().eval()
+    stretch = torch.randn(3, LOOKBACK - 1 + 4, 2, dtype=torch.float64)  # warm-up + 4 target steps
+    state = model.warm_up(stretch[:, : LOOKBACK - 1])
+    every, _ = model.forward_every_step(stretch[:, LOOKBACK - 1 :], state)
+    assert every.shape == (3, 4, HORIZON, len(LEVELS))
+    torch.testing.assert_close(every[:, 0], model(stretch[:, :LOOKBACK]), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(every[:, 1], model(stretch[:, 1 : LOOKBACK + 1]))
+
+
+def test_sequence_trained_attention_attends_over_the_lookback_of_outputs_ending_at_each_step():
+    model = model_for("attention")
+    encoded = torch.arange(2 * 7 * 3, dtype=torch.float32).reshape(2, 7, 3)  # (B, W+T, hidden), W=4
+    attended = model._attended(encoded, 5)  # (B*T, window, hidden), T=3
+    assert attended.shape == (6, 5, 3)
+    for b in range(2):
+        for t in range(3):
+            torch.testing.assert_close(attended[b * 3 + t], encoded[b, t : t + 5])
+
+
+@pytest.mark.parametrize("name", ["seq2seq", "attention"])
+def test_sequence_training_teacher_forces_every_steps_decoder_with_that_steps_targets(name):
+    model = model_for(name).train()
+    stretch = torch.randn(2, LOOKBACK - 1 + 3, 2)
+    truth = torch.randn(2, 3, HORIZON)
+    state = model.warm_up(stretch[:, : LOOKBACK - 1])
+    model.sampling_probability = 0.0
+    forced, _ = model.forward_every_step(stretch[:, LOOKBACK - 1 :], state, truth)
+    changed = truth.clone()
+    changed[1, 2, 0] += 1.0  # only the first target of row 1's third step
+    forced_changed, _ = model.forward_every_step(stretch[:, LOOKBACK - 1 :], state, changed)
+    moved = (forced != forced_changed).flatten(2).any(-1)  # (B, T): which step's forecasts moved
+    assert moved.tolist() == [[False, False, False], [False, False, True]]
+    torch.testing.assert_close(forced[1, 2, 0], forced_changed[1, 2, 0])  # horizon 1 is fed the last value
+    model.sampling_probability = 1.0
+    free, _ = model.forward_every_step(stretch[:, LOOKBACK - 1 :], state, truth)
+    torch.testing.assert_close(free, model.forward_every_step(stretch[:, LOOKBACK - 1 :], state)[0])
+
+
+def test_the_transformer_is_refused_in_sequence_mode_and_the_encoder_decoders_pick_it_when_auto():
+    from stockrnn.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match="architecture 'transformer' cannot train in training.mode 'sequence'"
+    ):
+        load_config(None, ["model.architecture='transformer'", "training.mode='sequence'"])
+    for architecture in ("seq2seq", "attention"):
+        assert load_config(None, [f"model.architecture='{architecture}'"]).training.mode == "sequence"
 
 
 def test_the_sampling_probability_rises_linearly_from_zero_to_its_maximum():

@@ -101,8 +101,8 @@ def test_compare_prints_a_leaderboard_per_horizon_and_a_verdict(cli, grid, folde
     assert "h1: lowest mae" in result.stdout and "significantly better than naive" in result.stdout
     # Before it starts: what it costs, and which candidates are the slow (window-mode) ones.
     assert result.stderr.splitlines()[1] == (
-        "3 fit(s): 3 candidate(s) x 1, up to 2 epochs each; seq2seq, transformer train in window mode, "
-        "the slow kind (4-11x a GRU's epoch in sequence mode; README: compare)"
+        "3 fit(s): 3 candidate(s) x 1, up to 2 epochs each; transformer trains in window mode, "
+        "the slow kind (3-10x a GRU's epoch in sequence mode; README: compare)"
     )
     threads = max(1, fanout.available_cores() // 2)
     assert result.stderr.splitlines()[2] == (

@@ -124,7 +124,7 @@ def _fan_out(jobs: int, ray: str | None, backtest: bool) -> str:
 
 def _workload(candidates, fits: int) -> str:
     """What the comparison is about to cost, said before it starts: the fits, and which candidates
-    train in window mode (tens of seconds an epoch on the 5-ticker panel on 2 cores, README)."""
+    train in window mode (7-20 s an epoch on the 5-ticker panel on 2 cores, README)."""
     windowed = [c.name for c in candidates if c.config.training.mode == "window"]
     epochs = max(c.config.training.epochs for c in candidates)
     line = (
@@ -133,7 +133,7 @@ def _workload(candidates, fits: int) -> str:
     )
     if windowed:
         line += (
-            f"; {', '.join(windowed)} train in window mode, the slow kind (4-11x a GRU's epoch in "
-            "sequence mode; README: compare)"
+            f"; {', '.join(windowed)} train{'s' if len(windowed) == 1 else ''} in window mode, the slow "
+            "kind (3-10x a GRU's epoch in sequence mode; README: compare)"
         )
     return line

@@ -185,9 +185,14 @@ class TrainingConfig(_Section):
     compile: bool = False
 
 
+# The architectures whose encoder is a one-directional recurrent stack, so sequence training can
+# carry its state along a stretch (the Transformer reads its window anew at every origin).
+CARRY_STATE = ("recurrent", "seq2seq", "attention")
+
+
 def auto_mode(architecture: str, bidirectional: bool, padded: bool) -> str:
     """training.mode "auto": step-by-step sequences where state can be carried, else windows."""
-    return "sequence" if architecture == "recurrent" and not bidirectional and not padded else "window"
+    return "sequence" if architecture in CARRY_STATE and not bidirectional and not padded else "window"
 
 
 class Config(_Section):
@@ -248,7 +253,7 @@ class Config(_Section):
                     "state forward session by session, and a backward pass over a stretch would read "
                     "sessions after each forecast's origin; use training.mode 'window' (or 'auto')"
                 )
-            if m.architecture != "recurrent":
+            if m.architecture not in CARRY_STATE:
                 raise ValueError(
                     f"architecture {m.architecture!r} cannot train in training.mode 'sequence', which "
                     "carries a recurrent state forward step by step; use training.mode 'window' (or 'auto')"

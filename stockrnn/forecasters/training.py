@@ -155,9 +155,11 @@ class SequenceBatches:
         rows = (firsts[:, None] - self.warmup + self.steps[None, :]).clamp(max=last_row - 1)  # (B, W+T)
         x = self.data.features[rows]  # (B, W+T, F)
         y = self.data.targets[rows[:, self.warmup :]]  # (B, T, H): each step's targets 1..H ahead
+        # An encoder-decoder is shown the true targets, for teacher forcing; any other model is not.
+        teacher = {"targets": y.nan_to_num()} if getattr(model, "teacher_forced", False) else {}
         with torch.no_grad():  # warm-up: context for the first target, no gradient through it
-            _, state = model.forward_every_step(x[:, : self.warmup]) if self.warmup else (None, None)
-        predicted, _ = model.forward_every_step(x[:, self.warmup :], state)  # (B, T, H, Q)
+            state = model.warm_up(x[:, : self.warmup]) if self.warmup else None
+        predicted, _ = model.forward_every_step(x[:, self.warmup :], state, **teacher)  # (B, T, H, Q)
         # Steps past a short stretch's end are masked; so is any target outside the training windows.
         counted = self.steps[None, : self.length] < sizes[:, None]  # (B, T)
         losses = loss_fn(predicted.float(), y.nan_to_num())  # (B, T, H)
@@ -173,6 +175,7 @@ class CompiledSteps:
         self._forward = torch.compile(model.forward)
         self.teacher_forced = getattr(model, "teacher_forced", False)
         if hasattr(model, "forward_every_step"):
+            self.warm_up = model.warm_up  # under no_grad, once per batch: not worth a compile
             self.forward_every_step = torch.compile(model.forward_every_step)
 
     def __call__(self, *args, **kwargs) -> torch.Tensor:

@@ -4,6 +4,8 @@ Luong et al. (2015) "general" scoring, score(d, e) = d . W e: the decoder's stat
 queries the encoder's states with one bilinear map, computed as (d W) . e, a batched matmul per
 step; Bahdanau's additive score needs a tanh layer over all L states at every step for no
 measured gain in Luong's results.
+In sequence training the decoder of every step attends over the lookback-long run of encoder
+outputs that ends at that step, the window it would have read in window mode.
 The weights of the last forward pass stay on the module (`attention`, (B, H, L)), so predict can
 show which past sessions each horizon looked at.
 """
@@ -30,6 +32,17 @@ class AttentionForecaster(Seq2SeqForecaster):
         out = super().forward(windows, lengths, targets)
         self.attention = torch.stack(self._weights, dim=1).detach()  # (B, H, L)
         return out
+
+    def forward_every_step(self, sequences, state=None, targets=None):
+        self._weights = []  # sequence training keeps no weights to show
+        try:
+            return super().forward_every_step(sequences, state, targets)
+        finally:
+            self._weights = []
+
+    def _attended(self, encoded, window):
+        # encoded: (B, W+T, hidden) -> (B*T, window, hidden), row b*T + t: the outputs ending at step t
+        return encoded.unfold(1, window, 1).transpose(-1, -2).flatten(0, 1)
 
     def _step_output(self, decoded, encoded, mask):
         # decoded: (B, hidden); encoded: (B, L, hidden); mask: (B, L) True on padding, or None

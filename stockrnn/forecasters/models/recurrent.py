@@ -47,6 +47,11 @@ class RecurrentForecaster(nn.Module):
         # direction's state after reading the whole window back to its first session.
         return self._quantiles(last_hidden(state, self.bidirectional))  # (B, H, Q) sessions 1..H ahead
 
+    def warm_up(self, sequences: torch.Tensor):
+        """Sequence training's warm-up over (B, W, F), no forecasts: the state to carry on."""
+        _, state = self.rnn(sequences)
+        return state
+
     def forward_every_step(self, sequences: torch.Tensor, state=None):
         """A forecast after every step, for sequence training; returns the state to carry on."""
         # sequences: (B, T, F); only a one-directional stack can carry state forward step by step.
