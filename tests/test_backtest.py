@@ -259,6 +259,7 @@ def test_folds_fitted_in_two_processes_give_the_forecasts_and_folds_of_one(
     assert one.metrics["pooled"]["SYN"]["model"]["h1"]["pinball"] == pytest.approx(
         two.metrics["pooled"]["SYN"]["model"]["h1"]["pinball"], rel=1e-5
     )
+    assert first.manifest["device"] == second.manifest["device"] == "cpu"  # "auto", resolved by the workers
 
 
 def test_fits_arriving_last_first_are_scored_in_fold_order_with_the_same_results(
@@ -371,3 +372,25 @@ def test_python_dash_m_stockrnn_with_jobs_runs_the_command_once(backtest, tmp_pa
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "backtests").iterdir())) == 2  # the backtest and the folder's .lock
     assert json.loads(done.stdout)["backtest_id"]
+
+
+def test_a_backtest_fanned_out_to_processes_never_imports_torch_in_its_own(backtest, tmp_path):
+    """The workers fit (and resolve training.device = "auto" for themselves); the parent only
+    scores and writes, so it skips torch's second of import before the first fit can start."""
+    import subprocess
+    import sys
+
+    _, store, _ = backtest
+    settings = [arg for item in TINY for arg in ("--set", item)]
+    args = ["backtest", *settings, *CLI_PLAN, "--jobs", "2", "--store", store.root, "--runs", tmp_path]
+    code = (
+        "import sys\n"
+        "from stockrnn.cli.entry import main\n"
+        "sys.argv = ['stockrnn', *sys.argv[1:]]\n"
+        "try:\n    main()\nfinally:\n    print('torch imported:', 'torch' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "torch imported: False"

@@ -112,23 +112,17 @@ def new_run_id(cell: str, tickers: list[str]) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    """What the run was made with, for its manifest."""
+    """What the run was made with, for its manifest: read from the installed packages' metadata,
+    so a process that never imported torch (a --jobs backtest's parent) need not import it here."""
     import platform
-
-    import numpy as np
-    import pandas as pd
-    import sklearn
-    import torch
+    from importlib.metadata import version
 
     from stockrnn import __version__
 
     return {
         "stockrnn": __version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "scikit-learn": sklearn.__version__,
+        **{name: version(name) for name in ("torch", "numpy", "pandas", "scikit-learn")},
     }
 
 

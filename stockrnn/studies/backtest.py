@@ -151,7 +151,6 @@ def backtest(
     from stockrnn.data.calendar import get_calendar
     from stockrnn.data.store import normalize_ticker
     from stockrnn.dataset.prepare import load_feature_frames
-    from stockrnn.forecasters.training import resolve_device
     from stockrnn.studies.walkforward import run_backtest
 
     get_calendar(config.data.exchange)  # an unknown exchange is a config error now, not after the folds
@@ -162,7 +161,13 @@ def backtest(
         store, tickers, None, config.features.target, inputs=config.features.inputs
     )
     ensure_publishable(Path(runs_root), FOLDER)
-    device = resolve_device(config.training.device)
+    # Fits fanned out to local processes resolve the device there: this process then never imports
+    # torch (a second of start-up before the first fit). Ray's tasks need it here, to ask for GPUs.
+    device = config.training.device
+    if jobs <= 1 or ray is not None or plan.warm_start:
+        from stockrnn.forecasters.training import resolve_device
+
+        device = resolve_device(device)
     result = run_backtest(config, frames, names, plan, device, on_fold, on_epoch, on_step, jobs, ray)
     backtest_id = new_backtest_id(config.model.label, tickers, plan.folds, plan.step)
     last_target = pd.Timestamp(result.panel.dates.max())
@@ -177,7 +182,7 @@ def backtest(
         "folds": [asdict(fold) for fold in result.folds],
         "data_fingerprint": fingerprint(frames, last_target),
         "versions": library_versions(),
-        "device": str(device),
+        "device": result.device,
         "headline": headline_scores(result.metrics["pooled"], config.features.horizon),
     }
     path = save_backtest(
@@ -188,4 +193,4 @@ def backtest(
         result.metrics,
         forecasts_frame(result),
     )
-    return BacktestOutcome(path.name, path, result.folds, result.metrics, str(device))
+    return BacktestOutcome(path.name, path, result.folds, result.metrics, result.device)

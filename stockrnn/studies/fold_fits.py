@@ -37,6 +37,7 @@ class FoldFit:
     history: list[dict] = field(default_factory=list)
     weights: dict | None = None  # the network's, for the next warm-started fit
     seconds: float = 0.0
+    device: str = ""  # where the network was fitted
 
 
 def fit_group(
@@ -47,17 +48,21 @@ def fit_group(
     device,
     start_weights: dict | None = None,
     on_epoch=None,
+    keep_weights: bool = True,
 ) -> FoldFit:
     """Fit on fold `folds[0]`'s training and validation sessions (from `start_weights` if given),
-    then forecast the origins of each fold in `folds` with the network and every baseline."""
+    then forecast the origins of each fold in `folds` with the network and every baseline.
+    `device` may be a name ("auto" included: a worker resolves it); keep_weights=False leaves the
+    network's weights out (a fanned-out fit's parent needs none, nor torch to unpickle them)."""
     import torch
 
     from stockrnn.evaluation.scoring import calibrate
     from stockrnn.forecasters.network import NetworkForecaster
     from stockrnn.forecasters.registry import fit_baselines
+    from stockrnn.forecasters.training import resolve_device
 
     started = time.perf_counter()
-    device = torch.device(device)  # a name when it crossed into a worker process
+    device = resolve_device(str(device))
     fold = folds[0]
     lookback, horizon, levels = config.features.lookback, config.features.horizon, config.model.levels
     floor = config.features.history_floor
@@ -100,7 +105,12 @@ def fit_group(
         fit_seconds=fit_seconds,
         best_epoch=network.result.best_epoch,
         history=[asdict(epoch) for epoch in network.result.history],
-        weights={key: value.detach().cpu().clone() for key, value in network.model.state_dict().items()},
+        weights=(
+            {key: value.detach().cpu().clone() for key, value in network.model.state_dict().items()}
+            if keep_weights
+            else None
+        ),
+        device=str(device),
     )
     origins = panel.window_ends(lookback, horizon, None, None, floor)
     origin_dates = panel.dates[origins]
@@ -112,3 +122,11 @@ def fit_group(
         found.raw[using.index] = {name: f.predict(panel, origins[in_fold]) for name, f in forecasters.items()}
     found.seconds = time.perf_counter() - started
     return found
+
+
+def fit_group_in_worker(
+    config: Config, frames: dict[str, pd.DataFrame], names: list[str], folds: list, device
+):
+    """fit_group for a fanned-out fit: the device resolved in the worker, no weights carried back
+    (nothing chains from it, and the parent then needs no torch to unpickle the result)."""
+    return fit_group(config, frames, names, folds, device, keep_weights=False)

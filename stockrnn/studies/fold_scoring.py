@@ -38,12 +38,14 @@ class FoldScoring:
         self.metrics: dict[str, dict] = {}
         self.fit_seconds: dict[str, float] = {}
         self.first_naive_scale = None
+        self.device = ""
         self.panel = None
         # Set by each re-fit, grown by every fold: the origins calibration has seen so far, their
         # raw forecasts, and the MASE scale of the fit's training split.
         self.history = self.raw_history = self.naive_scale = None
 
     def add(self, fit) -> None:
+        self.device = fit.device  # where the fits ran (a worker resolves "auto" for itself)
         for index in fit.ends:
             self.fit_of[index] = fit
         while self.next < len(self.folds) and self.folds[self.next].index in self.fit_of:

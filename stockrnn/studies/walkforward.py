@@ -79,6 +79,7 @@ class BacktestResult:
     raw: dict[str, Forecast] | None = None  # before calibration, on `ends`
     naive_scale: np.ndarray | None = None  # MASE's scale per ticker, from the first fold
     fit_seconds: dict[str, float] | None = None  # per forecaster, summed over the folds
+    device: str = ""  # where the networks were fitted
 
 
 def plan_folds(grid: np.ndarray, lookback: int, horizon: int, plan: BacktestPlan) -> list[Fold]:
@@ -155,7 +156,16 @@ def run_backtest(
     if plan.mcs:
         metrics["mcs"] = _confidence_sets(panel, all_ends, calibrated, config.training.seed)
     return BacktestResult(
-        folds, panel, all_ends, fold_of, calibrated, metrics, raw, first_naive_scale, fit_seconds
+        folds,
+        panel,
+        all_ends,
+        fold_of,
+        calibrated,
+        metrics,
+        raw,
+        first_naive_scale,
+        fit_seconds,
+        scoring.device,
     )
 
 
@@ -164,7 +174,7 @@ def _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, j
     `jobs` processes when the fits are independent (not warm-started), else one after another,
     each from the last one's weights."""
     from stockrnn.studies.fanout import run_all, threads_per_job
-    from stockrnn.studies.fold_fits import fit_group
+    from stockrnn.studies.fold_fits import fit_group, fit_group_in_worker
 
     groups = [folds[k : k + plan.refit] for k in range(0, len(folds), plan.refit)]
     step = on_step or (lambda message: None)
@@ -179,7 +189,7 @@ def _fit_groups(config, frames, names, folds, plan, device, on_epoch, on_step, j
             on_fit(fit)
 
         gpus = 1.0 if getattr(device, "type", str(device)) == "cuda" else 0.0
-        run_all(fit_group, tasks, jobs, fitted, ray, gpus, keep=False)  # scored as they come
+        run_all(fit_group_in_worker, tasks, jobs, fitted, ray, gpus, keep=False)  # scored as they come
         return
     weights = None
     for group in groups:
