@@ -25,6 +25,7 @@ FAMILIES = {
     "attention (sequence)": ["model.architecture='attention'", "training.mode='sequence'"],
     "attention (window)": ["model.architecture='attention'", "training.mode='window'"],
     "transformer": ["model.architecture='transformer'"],
+    "transformer-alibi (sequence)": ["model.architecture='transformer'", "model.positions='alibi'"],
 }
 
 

@@ -29,6 +29,12 @@ ARCHITECTURES = {
     "seq2seq": ["model.architecture='seq2seq'", "model.sampling_max=1.0"],
     "attention": ["model.architecture='attention'"],
     "transformer": ["model.architecture='transformer'", "model.d_model=16", "model.heads=2"],
+    "transformer-alibi": [
+        "model.architecture='transformer'",
+        "model.d_model=16",
+        "model.heads=2",
+        "model.positions='alibi'",
+    ],
     "transformer-p4": [
         "model.architecture='transformer'",
         "model.d_model=16",
@@ -88,6 +94,7 @@ def test_every_architecture_maps_windows_to_non_crossing_h_by_q_quantiles(name):
 TRAININGS = [(name, "training.mode='auto'") for name in ARCHITECTURES] + [
     ("seq2seq", "training.mode='window'"),
     ("attention", "training.mode='window'"),
+    ("transformer-alibi", "training.mode='window'"),
 ]
 
 
@@ -243,15 +250,52 @@ def test_sequence_training_teacher_forces_every_steps_decoder_with_that_steps_ta
     torch.testing.assert_close(free, model.forward_every_step(stretch[:, LOOKBACK - 1 :], state)[0])
 
 
-def test_the_transformer_is_refused_in_sequence_mode_and_the_encoder_decoders_pick_it_when_auto():
+def test_sequence_mode_is_refused_to_sinusoidal_positions_and_picked_by_auto_where_state_carries():
     from stockrnn.errors import ConfigError
 
+    transformer = "model.architecture='transformer'"
     with pytest.raises(
-        ConfigError, match="architecture 'transformer' cannot train in training.mode 'sequence'"
+        ConfigError, match="trains in training.mode 'sequence' only with model.positions 'alibi'"
     ):
-        load_config(None, ["model.architecture='transformer'", "training.mode='sequence'"])
+        load_config(None, [transformer, "training.mode='sequence'"])
+    with pytest.raises(ConfigError, match="'alibi' applies to architecture 'transformer' without patches"):
+        load_config(None, [transformer, "model.positions='alibi'", "model.patch_length=8"])
+    with pytest.raises(ConfigError, match="'alibi' applies to architecture 'transformer' without patches"):
+        load_config(None, ["model.positions='alibi'"])
+    alibi = load_config(None, [transformer, "model.positions='alibi'"])
+    assert (alibi.training.mode, alibi.model.label) == ("sequence", "transformer-alibi")
+    assert load_config(None, [transformer]).training.mode == "window"
     for architecture in ("seq2seq", "attention"):
         assert load_config(None, [f"model.architecture='{architecture}'"]).training.mode == "sequence"
+
+
+def test_an_alibi_transformer_forecasts_a_stretchs_first_step_exactly_as_its_window():
+    """Every layer runs over warm-up + T sessions at once; the first target's tokens have seen
+    exactly its window, in every layer. Later steps' upper layers reach further back."""
+    model = model_for("transformer-alibi").double().eval()
+    stretch = torch.randn(3, LOOKBACK - 1 + 4, 2, dtype=torch.float64)
+    warm = model.warm_up(stretch[:, : LOOKBACK - 1])
+    every, carried = model.forward_every_step(stretch[:, LOOKBACK - 1 :], warm)
+    assert every.shape == (3, 4, HORIZON, len(LEVELS))
+    torch.testing.assert_close(carried, stretch[:, -(LOOKBACK - 1) :])  # the next stretch's warm-up
+    torch.testing.assert_close(every[:, 0], model(stretch[:, :LOOKBACK]), rtol=1e-12, atol=1e-12)
+
+
+def test_alibi_biases_each_head_by_its_slope_times_the_distance_and_hides_later_and_older_keys():
+    model = model_for("transformer-alibi")
+    bias = model.distance_bias(4, within=3)[0]  # (heads, T, T)
+    torch.testing.assert_close(model.slopes, torch.tensor([2.0**-4, 2.0**-8]))  # 2 heads
+    inf = float("-inf")
+    for head, slope in enumerate(model.slopes.tolist()):
+        expected = torch.tensor(
+            [
+                [0, inf, inf, inf],
+                [-slope, 0, inf, inf],
+                [-2 * slope, -slope, 0, inf],
+                [inf, -2 * slope, -slope, 0],
+            ]
+        )
+        torch.testing.assert_close(bias[head], expected)
 
 
 def test_the_sampling_probability_rises_linearly_from_zero_to_its_maximum():

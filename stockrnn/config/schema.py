@@ -112,12 +112,18 @@ class ModelConfig(_Section):
     d_model: int = Field(48, ge=2, le=4096)  # transformer width
     heads: int = Field(4, ge=1, le=64)  # transformer attention heads; must divide d_model
     patch_length: int = Field(0, ge=0, le=2000)  # transformer: sessions per token (PatchTST); 0: one
+    # transformer: "sinusoidal" vectors counted back from the origin, or "alibi" distance biases
+    # (relative, so the model can also train in sequence mode)
+    positions: Literal["sinusoidal", "alibi"] = "sinusoidal"
 
     @property
     def label(self) -> str:
-        """Short name for run ids and tables: gru, bigru, seq2seq-lstm, attention-gru, transformer(-p16)."""
+        """Short name for run ids and tables: gru, bigru, seq2seq-lstm, attention-gru,
+        transformer(-p16, -alibi)."""
         if self.architecture == "transformer":
-            return f"transformer-p{self.patch_length}" if self.patch_length else "transformer"
+            if self.patch_length:
+                return f"transformer-p{self.patch_length}"
+            return "transformer-alibi" if self.positions == "alibi" else "transformer"
         if self.architecture == "recurrent":
             return f"bi{self.cell}" if self.bidirectional else self.cell
         return f"{self.architecture}-{self.cell}"
@@ -190,9 +196,10 @@ class TrainingConfig(_Section):
 CARRY_STATE = ("recurrent", "seq2seq", "attention")
 
 
-def auto_mode(architecture: str, bidirectional: bool, padded: bool) -> str:
+def auto_mode(architecture: str, bidirectional: bool, padded: bool, positions: str = "sinusoidal") -> str:
     """training.mode "auto": step-by-step sequences where state can be carried, else windows."""
-    return "sequence" if architecture in CARRY_STATE and not bidirectional and not padded else "window"
+    carries = architecture in CARRY_STATE or (architecture == "transformer" and positions == "alibi")
+    return "sequence" if carries and not bidirectional and not padded else "window"
 
 
 class Config(_Section):
@@ -234,6 +241,11 @@ class Config(_Section):
             )
         if m.architecture == "transformer" and m.d_model % m.heads:
             raise ValueError(f"model.d_model ({m.d_model}) must be a multiple of model.heads ({m.heads})")
+        if m.positions == "alibi" and (m.architecture != "transformer" or m.patch_length):
+            raise ValueError(
+                "model.positions 'alibi' applies to architecture 'transformer' without patches "
+                f"(architecture {m.architecture!r}, patch_length {m.patch_length})"
+            )
         if m.patch_length:
             if m.architecture != "transformer":
                 raise ValueError(
@@ -253,10 +265,11 @@ class Config(_Section):
                     "state forward session by session, and a backward pass over a stretch would read "
                     "sessions after each forecast's origin; use training.mode 'window' (or 'auto')"
                 )
-            if m.architecture not in CARRY_STATE:
+            if m.architecture == "transformer" and m.positions != "alibi":
                 raise ValueError(
-                    f"architecture {m.architecture!r} cannot train in training.mode 'sequence', which "
-                    "carries a recurrent state forward step by step; use training.mode 'window' (or 'auto')"
+                    "architecture 'transformer' trains in training.mode 'sequence' only with "
+                    "model.positions 'alibi' (its sinusoidal positions are counted back from each "
+                    "origin); set model.positions = 'alibi' or use training.mode 'window' (or 'auto')"
                 )
             if padded:
                 raise ValueError(
@@ -265,7 +278,7 @@ class Config(_Section):
                 )
         if mode == "auto":
             training = self.training.model_copy(
-                update={"mode": auto_mode(m.architecture, m.bidirectional, padded)}
+                update={"mode": auto_mode(m.architecture, m.bidirectional, padded, m.positions)}
             )
             object.__setattr__(self, "training", training)  # frozen: set once, during validation
         return self

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stockrnn.config.schema import TrainingConfig, auto_mode
+from stockrnn.config.schema import TrainingConfig
 from stockrnn.dataset.windows import Panel
 from stockrnn.errors import ConfigError, DataError, Interrupted
 from stockrnn.forecasters.distributed import SINGLE, World
@@ -227,11 +227,7 @@ def train_model(
     data = PanelTensors(panel, lookback, device, horizon, min_history)
     mode = config.mode
     if mode == "auto":  # a bare TrainingConfig; a whole Config resolves this when it is validated
-        mode = auto_mode(
-            "recurrent" if hasattr(model, "forward_every_step") else "other",
-            getattr(model, "bidirectional", False),
-            data.padded,
-        )
+        mode = "sequence" if getattr(model, "carries_state", False) and not data.padded else "window"
     if mode == "sequence":
         batches = SequenceBatches(data, train_ends, config.sequence_length, config.sequences_per_batch)
     else:

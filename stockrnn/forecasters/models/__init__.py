@@ -32,7 +32,16 @@ def build_model(config, n_features: int, horizon: int, levels: tuple[float, ...]
 
         lookback = config.features.lookback
         return TransformerForecaster(
-            n_features, m.d_model, m.heads, m.num_layers, m.dropout, lookback, horizon, levels, m.patch_length
+            n_features,
+            m.d_model,
+            m.heads,
+            m.num_layers,
+            m.dropout,
+            lookback,
+            horizon,
+            levels,
+            m.patch_length,
+            m.positions,
         )
     raise ValueError(f"unknown architecture {m.architecture!r}")
 

@@ -35,6 +35,11 @@ class RecurrentForecaster(nn.Module):
         self.bidirectional = bidirectional
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), horizon * len(levels))
 
+    @property
+    def carries_state(self) -> bool:
+        """Whether sequence training can carry the state along a stretch (one direction only)."""
+        return not self.bidirectional
+
     def _quantiles(self, hidden: torch.Tensor) -> torch.Tensor:
         # hidden: (..., D*hidden) -> (..., H, Q)
         raw = self.head(hidden).unflatten(-1, (self.horizon, len(self.levels)))

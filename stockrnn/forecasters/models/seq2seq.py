@@ -21,6 +21,7 @@ from stockrnn.forecasters.models.heads import CELLS, encode, to_quantiles
 
 class Seq2SeqForecaster(nn.Module):
     teacher_forced = True  # the training loop passes the true targets to forward
+    carries_state = True  # a one-directional encoder: sequence training can carry its state
 
     def __init__(
         self,

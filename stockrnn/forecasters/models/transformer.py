@@ -15,6 +15,14 @@ and dropping them also rules out the fused kernel: the two were 40% of a trainin
 dropouts are models/dropout.py's, from a quarter of torch's random draws. At inference (no
 dropout) the function is nn.TransformerEncoder's, which a test checks.
 
+With `positions = "alibi"` the tokens get no position vectors; each head instead biases its scores
+by -slope x distance, the slopes a geometric series (ALiBi, Press et al., ICLR 2022), and a key is
+only seen within the lookback. Distances are relative, so the same weights can read a long stretch
+of sessions at once: sequence training runs every layer over a warm-up plus T target sessions and
+forecasts after each of the T (about a tenth of window mode's tokens), and step 1 of a stretch is
+exactly the window forecast (a test). Sinusoidal positions counted back from the origin would
+give every query its own positions, so that model trains in window mode only.
+
 With `patch_length` P > 0 a token is a patch of P sessions instead of one (PatchTST, Nie et al.,
 ICLR 2023), stride P/2 as in the paper, aligned to end on the window's last session: L/(P/2) tokens
 instead of L make attention about (P/2)^2 times cheaper, and each token carries a local shape.
@@ -57,13 +65,20 @@ class TransformerForecaster(nn.Module):
         horizon: int = 1,
         levels: tuple[float, ...] = (0.5,),
         patch_length: int = 0,
+        positions: str = "sinusoidal",
     ):
         super().__init__()
         self.patch = max(patch_length, 1)  # sessions per token
         self.stride = max(self.patch // 2, 1)
         tokens = self.token_count(lookback)
+        self.lookback = lookback
+        self.alibi = positions == "alibi"
         self.project = nn.Linear(n_features * self.patch, d_model)
-        self.register_buffer("positions", sinusoidal_positions(tokens, d_model), persistent=False)
+        table = torch.zeros(tokens, d_model) if self.alibi else sinusoidal_positions(tokens, d_model)
+        self.register_buffer("positions", table, persistent=False)
+        # ALiBi's slopes for a power-of-two head count, 2^(-8h/heads) for head h = 1..heads.
+        slopes = 2.0 ** (-8.0 * torch.arange(1, heads + 1, dtype=torch.float32) / heads)
+        self.register_buffer("slopes", slopes, persistent=False)  # (heads,)
         layer = nn.TransformerEncoderLayer(
             d_model, heads, dim_feedforward=2 * d_model, dropout=dropout, batch_first=True, norm_first=True
         )
@@ -92,6 +107,8 @@ class TransformerForecaster(nn.Module):
         count = tokens.shape[1]
         x = self.project(tokens) + self.positions[-count:]  # (B, T, d_model)
         mask = None if lengths is None else self.padded_causal_mask(count, self.token_count(lengths))
+        if self.alibi:
+            mask = self.distance_bias(count) if mask is None else mask + self.distance_bias(count)
         *below, top = self.encoder.layers
         for layer in below:
             x = self._block(layer, x, every_token=True, mask=mask)  # (B, T, d_model)
@@ -100,13 +117,47 @@ class TransformerForecaster(nn.Module):
         raw = self.head(self.norm(last[:, 0])).unflatten(-1, (self.horizon, len(self.levels)))  # (B, H, Q)
         return to_quantiles(raw, self.levels)
 
+    @property
+    def carries_state(self) -> bool:
+        """Whether sequence training applies: with ALiBi's relative distances only."""
+        return self.alibi
+
+    def warm_up(self, sequences: torch.Tensor) -> torch.Tensor:
+        """Sequence training's warm-up (B, W, F): nothing is carried but the sessions themselves,
+        which every later step of the stretch attends to."""
+        return sequences
+
+    def forward_every_step(self, sequences: torch.Tensor, state: torch.Tensor | None = None):
+        """A forecast after every step of (B, T, F), after the warm-up sessions `state` (B, W, F):
+        every layer runs over all W+T sessions at once, each attending to the lookback ending at
+        it. ALiBi only. Returns (B, T, H, Q) and the last W sessions, for a next stretch."""
+        steps = sequences.shape[1]
+        x = sequences if state is None else torch.cat([state, sequences], dim=1)  # (B, W+T, F)
+        hidden = self.project(x)  # (B, W+T, d_model): no position vectors under ALiBi
+        mask = self.distance_bias(x.shape[1], self.lookback)  # (1, heads, W+T, W+T)
+        for layer in self.encoder.layers:
+            hidden = self._block(layer, hidden, every_token=True, mask=mask)
+        outputs = self.norm(hidden[:, -steps:])  # (B, T, d_model)
+        raw = self.head(outputs).unflatten(-1, (self.horizon, len(self.levels)))  # (B, T, H, Q)
+        return to_quantiles(raw, self.levels), x[:, x.shape[1] - self.lookback + 1 :]
+
+    def distance_bias(self, tokens: int, within: int | None = None) -> torch.Tensor:
+        """(1, heads, T, T) additive ALiBi scores: -slope x distance to each earlier token, -inf to
+        a later one and, given `within`, to any `within` or more tokens back. Four dimensions: with
+        a (heads, T, T) mask scaled_dot_product_attention leaves the fused CPU kernel (4.6x slower)."""
+        steps = torch.arange(tokens, device=self.slopes.device)
+        back = (steps[:, None] - steps[None, :]).float()  # (T, T): how far each key is behind its query
+        bias = -self.slopes[:, None, None] * back  # (heads, T, T)
+        hidden = back < 0 if within is None else (back < 0) | (back >= within)
+        return bias.masked_fill(hidden, float("-inf"))[None]
+
     def _block(
         self, layer: nn.TransformerEncoderLayer, x: torch.Tensor, every_token: bool, mask: torch.Tensor | None
     ) -> torch.Tensor:
         """One pre-norm layer with its weights, for every token or for the last one only (the top
         layer: the head reads nothing else, and under the causal mask no other token's top-layer
         output reaches it, so the same function skips T-1 rows of attention and feed-forward)."""
-        # x: (B, T, d_model); mask: None (causal, no padding) or (B, 1, T or 1, T) additive
+        # x: (B, T, d_model); mask: None (causal, no padding) or (B or 1, 1 or heads, T or 1, T) additive
         normed = layer.norm1(x)
         queries = normed if every_token else normed[:, -1:]  # (B, Tq, d_model)
         attended = _attention(layer.self_attn, queries, normed, mask, causal=every_token and mask is None)
