@@ -117,6 +117,15 @@ class ModelConfig(_Section):
     positions: Literal["sinusoidal", "alibi"] = "sinusoidal"
 
     @property
+    def carries_state(self) -> bool:
+        """Whether sequence training can carry the model along a stretch: a one-directional
+        recurrent encoder, or a Transformer whose positions are relative (ALiBi). The sinusoidal
+        Transformer's positions are counted back from each origin, so it reads each window anew."""
+        if self.architecture == "transformer":
+            return self.positions == "alibi"
+        return not self.bidirectional
+
+    @property
     def label(self) -> str:
         """Short name for run ids and tables: gru, bigru, seq2seq-lstm, attention-gru,
         transformer(-p16, -alibi)."""
@@ -189,17 +198,6 @@ class TrainingConfig(_Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
-
-
-# The architectures whose encoder is a one-directional recurrent stack, so sequence training can
-# carry its state along a stretch (the Transformer reads its window anew at every origin).
-CARRY_STATE = ("recurrent", "seq2seq", "attention")
-
-
-def auto_mode(architecture: str, bidirectional: bool, padded: bool, positions: str = "sinusoidal") -> str:
-    """training.mode "auto": step-by-step sequences where state can be carried, else windows."""
-    carries = architecture in CARRY_STATE or (architecture == "transformer" and positions == "alibi")
-    return "sequence" if carries and not bidirectional and not padded else "window"
 
 
 class Config(_Section):
@@ -277,8 +275,9 @@ class Config(_Section):
                     "'sequence' does not make; use training.mode 'window' (or 'auto')"
                 )
         if mode == "auto":
+            # Sequence mode where the model can carry its state along a stretch, else windows.
             training = self.training.model_copy(
-                update={"mode": auto_mode(m.architecture, m.bidirectional, padded, m.positions)}
+                update={"mode": "sequence" if m.carries_state and not padded else "window"}
             )
             object.__setattr__(self, "training", training)  # frozen: set once, during validation
         return self

@@ -77,14 +77,14 @@ class Seq2SeqForecaster(nn.Module):
         layer's) at that step; targets (B, T, H) for teacher forcing. Returns (B, T, H, Q) and the
         state to carry on."""
         batch, steps, _ = sequences.shape
-        encoder_state, memory = state if state is not None else (None, sequences.new_zeros(batch, 0, 0))
+        encoder_state, memory = state if state is not None else (None, None)
         outputs, starts = [], []
         for t in range(steps):  # step by step: the decoder starts from every layer's state, not the top's
             output, encoder_state = self.encoder(sequences[:, t : t + 1], encoder_state)  # (B, 1, hidden)
             outputs.append(output)
             starts.append(encoder_state)
         encoded = torch.cat(outputs, dim=1)  # (B, T, hidden)
-        if memory.shape[1]:
+        if memory is not None:
             encoded = torch.cat([memory, encoded], dim=1)  # (B, W+T, hidden)
         window = encoded.shape[1] - steps + 1  # the lookback a window-mode step would have seen
         forecasts = self._decode(

@@ -74,7 +74,7 @@ class TransformerForecaster(nn.Module):
         self.lookback = lookback
         self.alibi = positions == "alibi"
         self.project = nn.Linear(n_features * self.patch, d_model)
-        table = torch.zeros(tokens, d_model) if self.alibi else sinusoidal_positions(tokens, d_model)
+        table = None if self.alibi else sinusoidal_positions(tokens, d_model)  # ALiBi adds no vectors
         self.register_buffer("positions", table, persistent=False)
         # ALiBi's slopes for a power-of-two head count, 2^(-8h/heads) for head h = 1..heads.
         slopes = 2.0 ** (-8.0 * torch.arange(1, heads + 1, dtype=torch.float32) / heads)
@@ -105,10 +105,12 @@ class TransformerForecaster(nn.Module):
         # windows: (B, L, F), left-padded where lengths (B,) is given
         tokens = self.tokenize(windows)  # (B, T, F * P)
         count = tokens.shape[1]
-        x = self.project(tokens) + self.positions[-count:]  # (B, T, d_model)
+        x = self.project(tokens)  # (B, T, d_model)
         mask = None if lengths is None else self.padded_causal_mask(count, self.token_count(lengths))
         if self.alibi:
             mask = self.distance_bias(count) if mask is None else mask + self.distance_bias(count)
+        else:
+            x = x + self.positions[-count:]
         *below, top = self.encoder.layers
         for layer in below:
             x = self._block(layer, x, every_token=True, mask=mask)  # (B, T, d_model)
