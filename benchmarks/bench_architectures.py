@@ -24,8 +24,8 @@ FAMILIES = {
     "seq2seq (window)": ["model.architecture='seq2seq'", "training.mode='window'"],
     "attention (sequence)": ["model.architecture='attention'", "training.mode='sequence'"],
     "attention (window)": ["model.architecture='attention'", "training.mode='window'"],
-    "transformer": ["model.architecture='transformer'"],
-    "transformer-alibi (sequence)": ["model.architecture='transformer'", "model.positions='alibi'"],
+    "transformer (sequence)": ["model.architecture='transformer'"],
+    "transformer-sinusoidal": ["model.architecture='transformer'", "model.positions='sinusoidal'"],
 }
 
 

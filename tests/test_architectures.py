@@ -29,11 +29,11 @@ ARCHITECTURES = {
     "seq2seq": ["model.architecture='seq2seq'", "model.sampling_max=1.0"],
     "attention": ["model.architecture='attention'"],
     "transformer": ["model.architecture='transformer'", "model.d_model=16", "model.heads=2"],
-    "transformer-alibi": [
+    "transformer-sinusoidal": [
         "model.architecture='transformer'",
         "model.d_model=16",
         "model.heads=2",
-        "model.positions='alibi'",
+        "model.positions='sinusoidal'",
     ],
     "transformer-p4": [
         "model.architecture='transformer'",
@@ -94,7 +94,7 @@ def test_every_architecture_maps_windows_to_non_crossing_h_by_q_quantiles(name):
 TRAININGS = [(name, "training.mode='auto'") for name in ARCHITECTURES] + [
     ("seq2seq", "training.mode='window'"),
     ("attention", "training.mode='window'"),
-    ("transformer-alibi", "training.mode='window'"),
+    ("transformer", "training.mode='window'"),
 ]
 
 
@@ -250,21 +250,38 @@ def test_sequence_training_teacher_forces_every_steps_decoder_with_that_steps_ta
     torch.testing.assert_close(free, model.forward_every_step(stretch[:, LOOKBACK - 1 :], state)[0])
 
 
-def test_sequence_mode_is_refused_to_sinusoidal_positions_and_picked_by_auto_where_state_carries():
+def test_sequence_mode_is_refused_to_sinusoidal_positions_and_patches_and_picked_by_auto_where_state_carries():
     from stockrnn.errors import ConfigError
 
     transformer = "model.architecture='transformer'"
+    sinusoidal, patched = "model.positions='sinusoidal'", "model.patch_length=8"
+    sequence = "training.mode='sequence'"
     with pytest.raises(
         ConfigError, match="trains in training.mode 'sequence' only with model.positions 'alibi'"
     ):
-        load_config(None, [transformer, "training.mode='sequence'"])
-    with pytest.raises(ConfigError, match="'alibi' applies to architecture 'transformer' without patches"):
-        load_config(None, [transformer, "model.positions='alibi'", "model.patch_length=8"])
-    with pytest.raises(ConfigError, match="'alibi' applies to architecture 'transformer' without patches"):
-        load_config(None, ["model.positions='alibi'"])
-    alibi = load_config(None, [transformer, "model.positions='alibi'"])
-    assert (alibi.training.mode, alibi.model.label) == ("sequence", "transformer-alibi")
-    assert load_config(None, [transformer]).training.mode == "window"
+        load_config(None, [transformer, sinusoidal, sequence])
+    with pytest.raises(ConfigError, match="model.patch_length cannot train in training.mode 'sequence'"):
+        load_config(None, [transformer, patched, sequence])
+    alibi = load_config(None, [transformer])  # ALiBi is the default
+    assert (alibi.model.positions, alibi.training.mode, alibi.model.label) == (
+        "alibi",
+        "sequence",
+        "transformer",
+    )
+    modes_and_labels = [
+        (config.training.mode, config.model.label)
+        for config in (
+            load_config(None, [transformer, sinusoidal]),
+            load_config(None, [transformer, patched]),
+            load_config(None, [transformer, patched, sinusoidal]),
+        )
+    ]
+    assert modes_and_labels == [
+        ("window", "transformer-sinusoidal"),
+        ("window", "transformer-p8"),
+        ("window", "transformer-p8-sinusoidal"),
+    ]
+    assert load_config(None, [sinusoidal]).model.label == "gru"  # positions are the Transformer's only
     for architecture in ("seq2seq", "attention"):
         assert load_config(None, [f"model.architecture='{architecture}'"]).training.mode == "sequence"
 
@@ -272,7 +289,7 @@ def test_sequence_mode_is_refused_to_sinusoidal_positions_and_picked_by_auto_whe
 def test_an_alibi_transformer_forecasts_a_stretchs_first_step_exactly_as_its_window():
     """Every layer runs over warm-up + T sessions at once; the first target's tokens have seen
     exactly its window, in every layer. Later steps' upper layers reach further back."""
-    model = model_for("transformer-alibi").double().eval()
+    model = model_for("transformer").double().eval()
     stretch = torch.randn(3, LOOKBACK - 1 + 4, 2, dtype=torch.float64)
     warm = model.warm_up(stretch[:, : LOOKBACK - 1])
     every, carried = model.forward_every_step(stretch[:, LOOKBACK - 1 :], warm)
@@ -282,7 +299,7 @@ def test_an_alibi_transformer_forecasts_a_stretchs_first_step_exactly_as_its_win
 
 
 def test_alibi_biases_each_head_by_its_slope_times_the_distance_and_hides_later_and_older_keys():
-    model = model_for("transformer-alibi")
+    model = model_for("transformer")
     bias = model.distance_bias(4, within=3)[0]  # (heads, T, T)
     torch.testing.assert_close(model.slopes, torch.tensor([2.0**-4, 2.0**-8]))  # 2 heads
     inf = float("-inf")
@@ -428,6 +445,54 @@ def test_every_architecture_trains_evaluates_saves_loads_and_predicts_from_the_c
     assert all(row["close_p05"] <= row["close_p50"] <= row["close_p95"] for row in rows)
 
 
+def test_a_transformer_run_saved_before_alibi_became_the_default_keeps_its_sinusoidal_positions(
+    cli, store, tmp_path
+):
+    """Its config.json has no model.positions (and its checksum was made without one). Read with
+    today's default it would run ALiBi over weights trained with position vectors, and load
+    silently (the vectors are no weights): the forecasts show which positions it ran with."""
+    import json
+
+    from stockrnn.runs.schema import CHECKSUM, checksum
+
+    store.write("SYN", prices_from_returns(ar1_returns(500, phi=0.4)), origin="test")
+    folders = ["--store", store.root, "--runs", tmp_path / "runs"]
+    settings = [
+        "--set", "features.lookback=12", "--set", "model.num_layers=1", "--set", "model.d_model=8",
+        "--set", "model.heads=2", "--set", "model.positions='sinusoidal'",
+    ]  # fmt: skip
+    trained = cli(
+        "train", "--ticker", "SYN", "--architecture", "transformer", "--horizon", "3", "--epochs", "1",
+        *settings, *folders, "--json",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.stderr
+    run = tmp_path / "runs" / json.loads(trained.stdout)["run_id"]
+
+    def forecasts() -> list:
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"  # a fresh archive: no earlier forecasts
+        predicted = cli("predict", "--allow-stale", *folders, "--out", out, "--json")
+        assert predicted.exit_code == 0, predicted.stderr
+        return [row["close_p50"] for row in json.loads(predicted.stdout)["forecasts"]]
+
+    before = forecasts()
+    config, manifest = (
+        json.loads((run / "config.json").read_text()),
+        json.loads((run / "manifest.json").read_text()),
+    )
+    del config["model"]["positions"]  # as an earlier version wrote it
+    manifest[CHECKSUM] = checksum(config, manifest)
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert forecasts() == before
+    listed = cli("runs", "--runs", tmp_path / "runs")
+    assert listed.exit_code == 0 and "transformer-sinusoidal" in listed.stdout
+    config["model"]["positions"] = "alibi"  # what today's default would have made of it
+    manifest[CHECKSUM] = checksum(config, manifest)
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert forecasts() != before
+
+
 def test_predict_of_an_attention_run_writes_each_forecasts_weights_over_its_window(cli, store, tmp_path):
     import json
 
@@ -464,26 +529,37 @@ def test_predict_of_an_attention_run_writes_each_forecasts_weights_over_its_wind
             assert "attention" not in written.columns
 
 
+@pytest.mark.parametrize("positions", ["alibi", "sinusoidal"])
 @pytest.mark.parametrize("patch", [0, 16])
-def test_the_transformer_runs_its_top_layer_for_the_last_token_only_and_is_the_same_function(patch):
+def test_the_transformer_runs_its_top_layer_for_the_last_token_only_and_is_the_same_function(
+    patch, positions
+):
     """Issue 21, item 1: the head reads the last token, so the top layer skips the other T-1 rows,
     and attention runs through scaled_dot_product_attention; the output is torch's full causal
-    encoder's (nn.TransformerEncoder with the same layers), with and without padding."""
+    encoder's (nn.TransformerEncoder with the same layers), with and without padding; under ALiBi
+    with its biases added to the mask, head by head."""
     from stockrnn.forecasters.models.heads import to_quantiles
     from stockrnn.forecasters.models.transformer import TransformerForecaster
 
     torch.manual_seed(0)
-    model = TransformerForecaster(8, 32, 4, 2, 0.1, 60, 5, (0.05, 0.5, 0.95), patch_length=patch).eval()
+    model = TransformerForecaster(
+        8, 32, 4, 2, 0.1, 60, 5, (0.05, 0.5, 0.95), patch_length=patch, positions=positions
+    ).eval()
     x = torch.randn(7, 60, 8)
     lengths = torch.tensor([60, 40, 60, 20, 59, 60, 33])
     tokens = model.token_count(60)
-    embedded = model.project(model.tokenize(x)) + model.positions[-tokens:]
+    embedded = model.project(model.tokenize(x))  # (B, T, d_model)
+    per_head = torch.zeros(1, 4, tokens, tokens)  # sinusoidal: no biases; the vectors are added
+    if positions == "alibi":
+        per_head = model.distance_bias(tokens)
+    else:
+        embedded = embedded + model.positions[-tokens:]
     causal = model.causal[-tokens:, -tokens:]
     padded = model.padded_causal_mask(tokens, model.token_count(lengths))  # (B, 1, T, T)
-    for given, mask in (
-        (None, causal),
-        (lengths, padded.expand(-1, 4, -1, -1).reshape(7 * 4, tokens, tokens)),  # nn's (B*heads, T, T)
-    ):
+    for given, mask in ((None, causal[None, None]), (lengths, padded)):
+        mask = (
+            (mask + per_head).expand(7, 4, tokens, tokens).reshape(7 * 4, tokens, tokens)
+        )  # nn's (B*heads, T, T)
         # torch's own layers (nn.MultiheadAttention), every token through every layer
         full = model.encoder(embedded, mask=mask)
         expected = to_quantiles(model.head(model.norm(full[:, -1])).unflatten(-1, (5, 3)), model.levels)

@@ -32,7 +32,8 @@ def grid(tmp_path):
         "[candidates]\n"
         "gru = []\n"
         "seq2seq = [\"model.architecture='seq2seq'\"]\n"
-        "transformer = [\"model.architecture='transformer'\"]\n",
+        # sinusoidal positions: a candidate that trains in window mode
+        "transformer = [\"model.architecture='transformer'\", \"model.positions='sinusoidal'\"]\n",
         encoding="utf-8",
     )
     return path

@@ -150,6 +150,21 @@ def config_from_dict(
     return validate(raw, origin)
 
 
+# Keys whose default has changed, with the default before: a config saved before the change (a
+# run's or a backtest's config.json) lacks the key, and its model was made with the earlier value.
+EARLIER_DEFAULTS: dict[tuple[str, str], Any] = {("model", "positions"): "sinusoidal"}
+
+
+def as_saved(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved config.json's sections, each key it lacks whose default has changed since given the
+    default it was saved under (a Transformer run from before ALiBi keeps its sinusoidal positions)."""
+    upgraded = {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.items()}
+    for (section, key), earlier in EARLIER_DEFAULTS.items():
+        if isinstance(upgraded.get(section), dict):
+            upgraded[section].setdefault(key, earlier)
+    return upgraded
+
+
 def config_from_toml(path: Path | str | None = None, overrides: Overrides = None) -> Config:
     """A Config from a TOML file (None: the packaged defaults) and overrides as dict or strings."""
     if overrides is None or (not isinstance(overrides, Mapping) and not isinstance(overrides, str)):

@@ -112,27 +112,27 @@ class ModelConfig(_Section):
     d_model: int = Field(48, ge=2, le=4096)  # transformer width
     heads: int = Field(4, ge=1, le=64)  # transformer attention heads; must divide d_model
     patch_length: int = Field(0, ge=0, le=2000)  # transformer: sessions per token (PatchTST); 0: one
-    # transformer: "sinusoidal" vectors counted back from the origin, or "alibi" distance biases
-    # (relative, so the model can also train in sequence mode)
-    positions: Literal["sinusoidal", "alibi"] = "sinusoidal"
+    # transformer: "alibi" distance biases (relative, so the model can train in sequence mode), or
+    # "sinusoidal" vectors counted back from the origin (the default of runs saved before alibi's)
+    positions: Literal["sinusoidal", "alibi"] = "alibi"
 
     @property
     def carries_state(self) -> bool:
         """Whether sequence training can carry the model along a stretch: a one-directional
-        recurrent encoder, or a Transformer whose positions are relative (ALiBi). The sinusoidal
-        Transformer's positions are counted back from each origin, so it reads each window anew."""
+        recurrent encoder, or a Transformer of one token per session whose positions are relative
+        (ALiBi). Sinusoidal positions are counted back from each origin, and patches are cut back
+        from it, so those read each window anew."""
         if self.architecture == "transformer":
-            return self.positions == "alibi"
+            return self.positions == "alibi" and not self.patch_length
         return not self.bidirectional
 
     @property
     def label(self) -> str:
         """Short name for run ids and tables: gru, bigru, seq2seq-lstm, attention-gru,
-        transformer(-p16, -alibi)."""
+        transformer(-p16)(-sinusoidal)."""
         if self.architecture == "transformer":
-            if self.patch_length:
-                return f"transformer-p{self.patch_length}"
-            return "transformer-alibi" if self.positions == "alibi" else "transformer"
+            patches = f"-p{self.patch_length}" if self.patch_length else ""
+            return f"transformer{patches}" + ("-sinusoidal" if self.positions == "sinusoidal" else "")
         if self.architecture == "recurrent":
             return f"bi{self.cell}" if self.bidirectional else self.cell
         return f"{self.architecture}-{self.cell}"
@@ -239,11 +239,6 @@ class Config(_Section):
             )
         if m.architecture == "transformer" and m.d_model % m.heads:
             raise ValueError(f"model.d_model ({m.d_model}) must be a multiple of model.heads ({m.heads})")
-        if m.positions == "alibi" and (m.architecture != "transformer" or m.patch_length):
-            raise ValueError(
-                "model.positions 'alibi' applies to architecture 'transformer' without patches "
-                f"(architecture {m.architecture!r}, patch_length {m.patch_length})"
-            )
         if m.patch_length:
             if m.architecture != "transformer":
                 raise ValueError(
@@ -268,6 +263,12 @@ class Config(_Section):
                     "architecture 'transformer' trains in training.mode 'sequence' only with "
                     "model.positions 'alibi' (its sinusoidal positions are counted back from each "
                     "origin); set model.positions = 'alibi' or use training.mode 'window' (or 'auto')"
+                )
+            if m.architecture == "transformer" and m.patch_length:
+                raise ValueError(
+                    "model.patch_length cannot train in training.mode 'sequence': patches are cut "
+                    "back from each origin, so each window is read anew; use training.mode 'window' "
+                    "(or 'auto')"
                 )
             if padded:
                 raise ValueError(

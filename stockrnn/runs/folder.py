@@ -234,6 +234,7 @@ def load_run(runs_root: Path, name: str = LATEST) -> RunFolder:
 
 def _load(runs_root: Path, run_id: str) -> RunFolder:
     """A run whose files pass their schemas, agree with each other and match their checksum."""
+    from stockrnn.config.loading import as_saved
     from stockrnn.runs.schema import check_agreement, check_checksum, check_config, check_manifest
 
     path = Path(runs_root) / run_id
@@ -250,7 +251,7 @@ def _load(runs_root: Path, run_id: str) -> RunFolder:
     for name in FILES:  # a folder missing one is broken now, not at whichever command needs it
         if not os.path.lexists(path / name):
             raise DataError(f"run {run_id}: {name} is missing; the folder is incomplete, retrain")
-    return RunFolder(run_id, path, config, Manifest.from_json(raw))
+    return RunFolder(run_id, path, as_saved(config), Manifest.from_json(raw))
 
 
 def scan_folders(root: Path, read) -> tuple[list, list[tuple[str, str]]]:

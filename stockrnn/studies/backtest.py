@@ -108,6 +108,7 @@ def load_backtest(runs_root: Path, name: str = LATEST) -> Backtest:
 
 def _read_backtest(root: Path, name: str) -> Backtest:
     """A backtest whose manifest passes its schema and checksum and whose files match it."""
+    from stockrnn.config.loading import as_saved
     from stockrnn.runs.schema import check_config
 
     path = root / name
@@ -123,7 +124,7 @@ def _read_backtest(root: Path, name: str) -> Backtest:
     except (DataError, MissingInputError) as exc:
         raise DataError(f"{what}: {exc}") from None
     check_config(what, config)
-    return Backtest(name, path, config, manifest, metrics)
+    return Backtest(name, path, as_saved(config), manifest, metrics)
 
 
 @dataclass

@@ -1,34 +1,36 @@
 """`transformer`: a small causal Transformer encoder over the window and a direct H x Q head.
 
-Features are projected to d_model and given sinusoidal positions (Vaswani et al., 2017), counted back
-from the window's last session so a left-padded short window keeps the positions of a full one.
+Features are projected to d_model. Positions are ALiBi's by default (Press et al., ICLR 2022): no
+position vectors; each head biases its scores by -slope x distance, the slopes a geometric series,
+and a key is only seen within the lookback. Distances are relative, so the same weights can read a
+long stretch of sessions at once: sequence training runs every layer over a warm-up plus T target
+sessions and forecasts after each of the T (about a tenth of window mode's tokens), and step 1 of a
+stretch is exactly the window forecast (a test). `positions = "sinusoidal"` gives the tokens
+sinusoidal vectors instead (Vaswani et al., 2017), counted back from the window's last session so a
+left-padded short window keeps the positions of a full one; every query then has its own
+positions, so that model trains in window mode only. It was the default of runs saved before ALiBi
+became it, and those load with it.
+
 A causal mask lets each step see only earlier sessions; padding is masked as a key. Pre-norm layers
 (norm_first) train stably without a warm-up schedule at this size. The head reads the last step,
 so the top layer is run for that step alone (the others' top-layer outputs would reach nothing).
 
 The layers are `nn.TransformerEncoderLayer`s (their parameters and state_dict keys), run by
 `_block` below: attention through `scaled_dot_product_attention` (a fused kernel on the CPU as on
-GPUs, told the mask is causal instead of given one), and dropout on the residual and feed-forward
+GPUs, given the causal mask or ALiBi's biases), and dropout on the residual and feed-forward
 paths but not on the attention weights, as PatchTST (attn_dropout = 0). On a CPU torch draws one
 random number per dropped element, B x heads x T x T of them per layer for the attention weights,
 and dropping them also rules out the fused kernel: the two were 40% of a training step. The other
 dropouts are models/dropout.py's, from a quarter of torch's random draws. At inference (no
 dropout) the function is nn.TransformerEncoder's, which a test checks.
 
-With `positions = "alibi"` the tokens get no position vectors; each head instead biases its scores
-by -slope x distance, the slopes a geometric series (ALiBi, Press et al., ICLR 2022), and a key is
-only seen within the lookback. Distances are relative, so the same weights can read a long stretch
-of sessions at once: sequence training runs every layer over a warm-up plus T target sessions and
-forecasts after each of the T (about a tenth of window mode's tokens), and step 1 of a stretch is
-exactly the window forecast (a test). Sinusoidal positions counted back from the origin would
-give every query its own positions, so that model trains in window mode only.
-
 With `patch_length` P > 0 a token is a patch of P sessions instead of one (PatchTST, Nie et al.,
 ICLR 2023), stride P/2 as in the paper, aligned to end on the window's last session: L/(P/2) tokens
 instead of L make attention about (P/2)^2 times cheaper, and each token carries a local shape.
 Unlike PatchTST the features of a patch are projected together (not one channel at a time) and the
 head still reads the last token, not every token flattened. In a left-padded window a patch is real
-only if all its sessions are, so padding never reaches a token.
+only if all its sessions are, so padding never reaches a token. ALiBi's distances are then counted
+in tokens; patches are cut back from each origin, so a patched model trains in window mode.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class TransformerForecaster(nn.Module):
         horizon: int = 1,
         levels: tuple[float, ...] = (0.5,),
         patch_length: int = 0,
-        positions: str = "sinusoidal",
+        positions: str = "alibi",
     ):
         super().__init__()
         self.patch = max(patch_length, 1)  # sessions per token
@@ -121,8 +123,8 @@ class TransformerForecaster(nn.Module):
 
     @property
     def carries_state(self) -> bool:
-        """Whether sequence training applies: with ALiBi's relative distances only."""
-        return self.alibi
+        """Whether sequence training applies: with ALiBi's relative distances, one token a session."""
+        return self.alibi and self.patch == 1
 
     def warm_up(self, sequences: torch.Tensor) -> torch.Tensor:
         """Sequence training's warm-up (B, W, F): nothing is carried but the sessions themselves,
