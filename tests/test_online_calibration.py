@@ -100,3 +100,30 @@ def test_unwanted_history_origins_get_no_offsets(method):
     offsets, support = _offsets(_scores(), CalibrationConfig(method=method), wanted=wanted)
     assert np.isnan(offsets[:350]).all() and (support[:350] == 0).all()
     assert np.isfinite(offsets[350:]).all() and (support[350:] > 0).all()
+
+
+def test_rolling_equals_the_quantile_of_each_origins_own_window_with_gaps_and_several_tickers():
+    """Rolling's offsets are computed for all origins with as many resolved scores at once; each
+    must still be the conformal quantile of that origin's own last `window` usable scores of its
+    ticker, resolved h sessions back, bitwise (unresolved NaN scores skipped, too few: split)."""
+    rng = np.random.default_rng(3)
+    settings = CalibrationConfig(method="rolling", window=40, min_resolved=15)
+    rows = np.r_[np.arange(120), np.arange(90) + 500]  # two tickers' blocks of the panel
+    tickers = np.r_[np.zeros(120, int), np.ones(90, int)]
+    shuffled = rng.permutation(len(rows))  # origins need not come in time order
+    rows, tickers = rows[shuffled], tickers[shuffled]
+    scores = rng.normal(size=(len(rows), 3, 1))
+    scores[rng.random(size=scores.shape) < 0.1] = np.nan  # outcomes not stored
+    wanted = rng.random(len(rows)) < 0.7
+    offsets, support = _offsets(scores, settings, rows, tickers, wanted)
+    for t in np.flatnonzero(wanted):
+        for h in (1, 2, 3):
+            earlier = (tickers == tickers[t]) & (rows <= rows[t] - h)
+            earlier &= np.isfinite(scores[:, h - 1, 0])
+            past = scores[earlier, h - 1, 0][np.argsort(rows[earlier])][-40:]
+            if len(past) < 15:
+                assert (offsets[t, h - 1, 0], support[t, h - 1]) == (SPLIT[h - 1, 0], 0)
+                continue
+            rank = int(np.ceil((len(past) + 1) * 0.9))
+            expected = np.sort(past)[min(rank, len(past)) - 1]
+            assert (offsets[t, h - 1, 0], support[t, h - 1]) == (expected, len(past))

@@ -73,45 +73,61 @@ def online_offsets(
     offsets[wanted] = split_offsets  # until enough resolved scores exist
     if settings.method == "split":
         return offsets, support
+    follow = _rolling if settings.method == "rolling" else _adaptive
     for ticker in np.unique(ticker_ids[wanted]):
         mine = np.flatnonzero(ticker_ids == ticker)
         mine = mine[np.argsort(rows[mine], kind="stable")]  # (n,) in time order
         for h in range(1, horizon + 1):
-            _track(
-                mine,
-                rows,
-                scores[:, h - 1],
-                wanted,
-                alpha,
-                split_offsets[h - 1],
-                h,
-                settings,
-                offsets[:, h - 1],
-                support[:, h - 1],
-            )
+            follow(mine, rows, scores[:, h - 1], wanted, alpha, split_offsets[h - 1], h, settings,
+                   offsets[:, h - 1], support[:, h - 1])  # fmt: skip
     return offsets, support
 
 
-def _track(order, rows, scores, wanted, alpha, split, h, settings, offsets, support) -> None:
-    """One ticker and horizon, origins `order` in time: fill `offsets` (N, K) and `support` (N,)."""
+def _resolved(order, rows, scores, h) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One ticker's origins `order` in time at horizon h: their scores (n, K), which are usable
+    (finite) (n,), and how many origins' outcomes each origin has seen (n,): those h sessions back."""
     origin_rows = rows[order]
-    resolved_by = np.searchsorted(origin_rows, origin_rows - h, side="right")  # scores usable at each
-    ours = scores[order]  # (n, K)
-    usable = np.isfinite(ours).all(axis=1)
+    return (
+        scores[order],
+        np.isfinite(scores[order]).all(axis=1),
+        np.searchsorted(origin_rows, origin_rows - h, side="right"),
+    )
+
+
+def _rolling(order, rows, scores, wanted, alpha, split, h, settings, offsets, support) -> None:
+    """`rolling` for one ticker and horizon: fill `offsets` (N, K) and `support` (N,) of the wanted
+    origins, all those with the same number of scores at once (the level never moves, so no origin
+    waits on another's result; a backtest's parent spent a second a fold in the loop _adaptive is)."""
+    ours, usable, resolved_by = _resolved(order, rows, scores, h)
+    seen = np.concatenate([[0], np.cumsum(usable)])[resolved_by]  # (n,) usable scores resolved by each
+    compact = ours[usable]  # (M, K) the usable scores in time order
+    size = np.minimum(seen, settings.window)  # (n,) how many the window holds
+    chosen = wanted[order] & (size >= settings.min_resolved)  # the rest keep the split offsets
+    columns = np.arange(ours.shape[1])
+    for count in np.unique(size[chosen]):  # all the same but near the start of a ticker's history
+        at = np.flatnonzero(chosen & (size == count))
+        windows = np.lib.stride_tricks.sliding_window_view(compact, count, axis=0)  # (M-count+1, K, count)
+        ordered = np.sort(windows[seen[at] - count], axis=-1)  # (S, K, count): the last `count` scores
+        rank = np.ceil((count + 1) * (1 - alpha)).astype(int)  # (K,) 1-based; n+1 or more: the largest
+        offsets[order[at]] = ordered[:, columns, np.clip(rank, 1, count) - 1]
+        support[order[at]] = count
+
+
+def _adaptive(order, rows, scores, wanted, alpha, split, h, settings, offsets, support) -> None:
+    """`aci` for one ticker and horizon, origins `order` in time: fill `offsets` (N, K) and
+    `support` (N,). Every origin's level depends on the misses of the offsets applied before it,
+    so this walks them one by one."""
+    ours, usable, resolved_by = _resolved(order, rows, scores, h)
     level = alpha.copy()  # ACI's running miscoverage target per interval
     applied = np.full_like(ours, np.nan)  # the offset each origin's interval used (ACI's feedback)
     counted = 0  # origins whose outcome ACI has already learned from
-    adaptive = settings.method == "aci"
     for i, index in enumerate(order):
         available = resolved_by[i]
-        if adaptive:
-            for j in range(counted, available):
-                if usable[j] and np.isfinite(applied[j]).all():
-                    missed = ours[j] > applied[j]
-                    level += settings.gamma * (alpha - missed)
-            counted = max(counted, available)
-        if not (wanted[index] or adaptive):
-            continue
+        for j in range(counted, available):
+            if usable[j] and np.isfinite(applied[j]).all():
+                missed = ours[j] > applied[j]
+                level += settings.gamma * (alpha - missed)
+        counted = max(counted, available)
         past = ours[:available][usable[:available]][-settings.window :]
         if len(past) < settings.min_resolved:
             applied[i] = split
