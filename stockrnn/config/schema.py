@@ -258,17 +258,17 @@ class Config(_Section):
                     "state forward session by session, and a backward pass over a stretch would read "
                     "sessions after each forecast's origin; use training.mode 'window' (or 'auto')"
                 )
-            if m.architecture == "transformer" and m.positions != "alibi":
-                raise ValueError(
-                    "architecture 'transformer' trains in training.mode 'sequence' only with "
-                    "model.positions 'alibi' (its sinusoidal positions are counted back from each "
-                    "origin); set model.positions = 'alibi' or use training.mode 'window' (or 'auto')"
-                )
             if m.architecture == "transformer" and m.patch_length:
                 raise ValueError(
                     "model.patch_length cannot train in training.mode 'sequence': patches are cut "
                     "back from each origin, so each window is read anew; use training.mode 'window' "
                     "(or 'auto')"
+                )
+            if m.architecture == "transformer" and m.positions != "alibi":
+                raise ValueError(
+                    "architecture 'transformer' trains in training.mode 'sequence' only with "
+                    "model.positions 'alibi' (its sinusoidal positions are counted back from each "
+                    "origin); set model.positions = 'alibi' or use training.mode 'window' (or 'auto')"
                 )
             if padded:
                 raise ValueError(
