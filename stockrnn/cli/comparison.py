@@ -124,7 +124,7 @@ def _fan_out(jobs: int, ray: str | None, backtest: bool) -> str:
 
 def _workload(candidates, fits: int) -> str:
     """What the comparison is about to cost, said before it starts: the fits, and which candidates
-    train in window mode over every session (6-21 s an epoch on the 5-ticker panel on 2 cores,
+    train in window mode over every session (6-16 s an epoch on the 5-ticker panel on 2 cores,
     README; a patched Transformer reads a few tokens a window and is not among them)."""
     windowed = [
         c.name for c in candidates if c.config.training.mode == "window" and not c.config.model.patch_length
