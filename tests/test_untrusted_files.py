@@ -191,6 +191,18 @@ def test_a_damaged_manifest_is_a_broken_run_named_by_file_and_key(cli, trained, 
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("content", ["[1, 2]", '"gru"', "null"])
+def test_a_config_json_that_is_no_object_is_a_broken_run_named_by_file(cli, trained, content):
+    """Read back before validation (keys added since a run was saved get the defaults of then):
+    anything but an object must still reach validation, not fail inside that step."""
+    run_id, paths, tmp = trained
+    (tmp / "runs" / run_id / "config.json").write_text(content)
+    result = cli("predict", "--allow-stale", "--run", run_id, *paths, "--out", tmp / "forecasts")
+    assert result.exit_code == 65, result.stderr
+    assert f"run {run_id}: config.json: Input should be a valid dictionary" in result.stderr
+    assert "Traceback" not in result.output and "internal error" not in result.stderr
+
+
 def test_edited_weights_fail_their_checksum(cli, trained):
     run_id, paths, tmp = trained
     weights = tmp / "runs" / run_id / "model.pt"

@@ -155,9 +155,12 @@ def config_from_dict(
 EARLIER_DEFAULTS: dict[tuple[str, str], Any] = {("model", "positions"): "sinusoidal"}
 
 
-def as_saved(config: Mapping[str, Any]) -> dict[str, Any]:
+def as_saved(config: Any) -> Any:
     """A saved config.json's sections, each key it lacks whose default has changed since given the
-    default it was saved under (a Transformer run from before ALiBi keeps its sinusoidal positions)."""
+    default it was saved under (a Transformer run from before ALiBi keeps its sinusoidal positions).
+    Anything but a mapping is returned as it is, for validation to name what is wrong with it."""
+    if not isinstance(config, Mapping):
+        return config
     upgraded = {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.items()}
     for (section, key), earlier in EARLIER_DEFAULTS.items():
         if isinstance(upgraded.get(section), dict):

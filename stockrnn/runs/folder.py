@@ -246,12 +246,13 @@ def _load(runs_root: Path, run_id: str) -> RunFolder:
     except (DataError, MissingInputError) as exc:
         raise DataError(f"run {run_id}: {exc}") from None
     check_manifest(run_id, raw)
-    check_agreement(run_id, check_config(f"run {run_id}", config), raw)
-    check_checksum(run_id, config, raw)
+    saved = as_saved(config)  # keys added since the run was saved take the defaults of then
+    check_agreement(run_id, check_config(f"run {run_id}", saved), raw)
+    check_checksum(run_id, config, raw)  # over config.json as written
     for name in FILES:  # a folder missing one is broken now, not at whichever command needs it
         if not os.path.lexists(path / name):
             raise DataError(f"run {run_id}: {name} is missing; the folder is incomplete, retrain")
-    return RunFolder(run_id, path, as_saved(config), Manifest.from_json(raw))
+    return RunFolder(run_id, path, saved, Manifest.from_json(raw))
 
 
 def scan_folders(root: Path, read) -> tuple[list, list[tuple[str, str]]]:

@@ -91,11 +91,10 @@ def check_manifest(run_id: str, data) -> None:
 def check_config(what: str, data):
     """The folder's config ("run <id>", "backtest <id>"), validated like a user's; exit 65 naming
     config.json and the key."""
-    from stockrnn.config.loading import as_saved
     from stockrnn.config.schema import Config
 
     try:
-        return Config.model_validate(as_saved(data))
+        return Config.model_validate(data)
     except ValidationError as exc:
         raise DataError(f"{what}: config.json: {first_error(exc.errors()[0])}; retrain") from None
 

@@ -118,13 +118,13 @@ def _read_backtest(root: Path, name: str) -> Backtest:
     try:
         manifest = read_json(path / "manifest.json")
         check_folder(path, manifest, BacktestManifest, FILES)
-        config = read_json(path / "config.json")
+        config = as_saved(read_json(path / "config.json"))  # later keys: the defaults of then
         metrics = read_json(path / "metrics.json")
         check_json("metrics.json", metrics, BacktestMetrics)
     except (DataError, MissingInputError) as exc:
         raise DataError(f"{what}: {exc}") from None
     check_config(what, config)
-    return Backtest(name, path, as_saved(config), manifest, metrics)
+    return Backtest(name, path, config, manifest, metrics)
 
 
 @dataclass
