@@ -43,12 +43,12 @@ def conformity_scores(forecast: Forecast, actual: np.ndarray, scale: np.ndarray)
     return scores
 
 
-def _conformal_quantile(window: np.ndarray, miscoverage: np.ndarray) -> np.ndarray:
-    """(K,) the ceil((n+1)(1-alpha))/n empirical quantile of each column of `window` (n, K)."""
-    n = len(window)
-    ordered = np.sort(window, axis=0)
-    rank = np.ceil((n + 1) * (1 - miscoverage)).astype(int)  # 1-based; n+1 or more: the largest
-    return ordered[np.clip(rank, 1, n) - 1, np.arange(window.shape[1])]
+def _conformal_quantile(windows: np.ndarray, miscoverage: np.ndarray) -> np.ndarray:
+    """(..., K) the ceil((n+1)(1-alpha))/n empirical quantile of each column of `windows` (..., n, K)."""
+    n = windows.shape[-2]
+    ordered = np.sort(windows, axis=-2)
+    rank = np.ceil((n + 1) * (1 - miscoverage)).astype(int)  # (K,) 1-based; n+1 or more: the largest
+    return ordered[..., np.clip(rank, 1, n) - 1, np.arange(windows.shape[-1])]
 
 
 def online_offsets(
@@ -86,12 +86,8 @@ def online_offsets(
 def _resolved(order, rows, scores, h) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One ticker's origins `order` in time at horizon h: their scores (n, K), which are usable
     (finite) (n,), and how many origins' outcomes each origin has seen (n,): those h sessions back."""
-    origin_rows = rows[order]
-    return (
-        scores[order],
-        np.isfinite(scores[order]).all(axis=1),
-        np.searchsorted(origin_rows, origin_rows - h, side="right"),
-    )
+    ours, origin_rows = scores[order], rows[order]
+    return ours, np.isfinite(ours).all(axis=1), np.searchsorted(origin_rows, origin_rows - h, side="right")
 
 
 def _rolling(order, rows, scores, wanted, alpha, split, h, settings, offsets, support) -> None:
@@ -103,13 +99,11 @@ def _rolling(order, rows, scores, wanted, alpha, split, h, settings, offsets, su
     compact = ours[usable]  # (M, K) the usable scores in time order
     size = np.minimum(seen, settings.window)  # (n,) how many the window holds
     chosen = wanted[order] & (size >= settings.min_resolved)  # the rest keep the split offsets
-    columns = np.arange(ours.shape[1])
     for count in np.unique(size[chosen]):  # all the same but near the start of a ticker's history
         at = np.flatnonzero(chosen & (size == count))
         windows = np.lib.stride_tricks.sliding_window_view(compact, count, axis=0)  # (M-count+1, K, count)
-        ordered = np.sort(windows[seen[at] - count], axis=-1)  # (S, K, count): the last `count` scores
-        rank = np.ceil((count + 1) * (1 - alpha)).astype(int)  # (K,) 1-based; n+1 or more: the largest
-        offsets[order[at]] = ordered[:, columns, np.clip(rank, 1, count) - 1]
+        last = windows[seen[at] - count].swapaxes(-1, -2)  # (S, count, K): each origin's newest scores
+        offsets[order[at]] = _conformal_quantile(last, alpha)
         support[order[at]] = count
 
 
