@@ -413,6 +413,25 @@ def test_short_windows_start_at_min_history_and_never_reach_into_another_ticker(
     np.testing.assert_array_equal(x[0].numpy(), windows[0].astype("float32"))
 
 
+def _train_small(cli, store, tmp_path, *overrides: str, epochs: int = 2) -> tuple[list, dict]:
+    """A 3-session run of a small network on a synthetic ticker SYN from the CLI: (the --store and
+    --runs options, train's JSON summary)."""
+    import json
+
+    store.write("SYN", prices_from_returns(ar1_returns(500, phi=0.4)), origin="test")
+    folders = ["--store", store.root, "--runs", tmp_path / "runs"]
+    small = [
+        "features.lookback=12", "model.hidden_size=8", "model.num_layers=1", "model.d_model=8", "model.heads=2",
+        *overrides,
+    ]  # fmt: skip
+    settings = [part for override in small for part in ("--set", override)]
+    trained = cli(
+        "train", "--ticker", "SYN", "--horizon", "3", "--epochs", str(epochs), *settings, *folders, "--json"
+    )
+    assert trained.exit_code == 0, trained.stderr
+    return folders, json.loads(trained.stdout)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_every_architecture_trains_evaluates_saves_loads_and_predicts_from_the_cli(
@@ -420,20 +439,10 @@ def test_every_architecture_trains_evaluates_saves_loads_and_predicts_from_the_c
 ):
     import json
 
-    store.write("SYN", prices_from_returns(ar1_returns(500, phi=0.4)), origin="test")
-    folders = ["--store", store.root, "--runs", tmp_path / "runs"]
-    settings = [
-        "--set", "features.lookback=12", "--set", "model.hidden_size=8", "--set", "model.num_layers=1",
-        "--set", "model.d_model=8", "--set", "model.heads=2",
-    ]  # fmt: skip
-    extra = [part for override in ARCHITECTURES[name] for part in ("--set", override)]
-    trained = cli(
-        "train", "--ticker", "SYN", "--horizon", "3", "--epochs", "2", *settings, *extra, *folders, "--json"
-    )
-    assert trained.exit_code == 0, trained.stderr
-    run_id = json.loads(trained.stdout)["run_id"]
+    folders, trained = _train_small(cli, store, tmp_path, *ARCHITECTURES[name])
+    run_id = trained["run_id"]
     assert f"-{name}-" in run_id  # the id names the family: gru, bilstm, seq2seq-gru, ...
-    assert json.loads(trained.stdout)["parameters"] > 0
+    assert trained["parameters"] > 0
     evaluated = cli("evaluate", "--run", run_id, *folders, "--json")
     assert evaluated.exit_code == 0, evaluated.stderr
     predicted = cli(
@@ -455,18 +464,9 @@ def test_a_transformer_run_saved_before_alibi_became_the_default_keeps_its_sinus
 
     from stockrnn.runs.schema import CHECKSUM, checksum
 
-    store.write("SYN", prices_from_returns(ar1_returns(500, phi=0.4)), origin="test")
-    folders = ["--store", store.root, "--runs", tmp_path / "runs"]
-    settings = [
-        "--set", "features.lookback=12", "--set", "model.num_layers=1", "--set", "model.d_model=8",
-        "--set", "model.heads=2", "--set", "model.positions='sinusoidal'",
-    ]  # fmt: skip
-    trained = cli(
-        "train", "--ticker", "SYN", "--architecture", "transformer", "--horizon", "3", "--epochs", "1",
-        *settings, *folders, "--json",
-    )  # fmt: skip
-    assert trained.exit_code == 0, trained.stderr
-    run = tmp_path / "runs" / json.loads(trained.stdout)["run_id"]
+    transformer = ("model.architecture='transformer'", "model.positions='sinusoidal'")
+    folders, trained = _train_small(cli, store, tmp_path, *transformer, epochs=1)
+    run = tmp_path / "runs" / trained["run_id"]
 
     def forecasts() -> list:
         out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"  # a fresh archive: no earlier forecasts
@@ -474,22 +474,22 @@ def test_a_transformer_run_saved_before_alibi_became_the_default_keeps_its_sinus
         assert predicted.exit_code == 0, predicted.stderr
         return [row["close_p50"] for row in json.loads(predicted.stdout)["forecasts"]]
 
+    def reseal(config: dict) -> None:
+        """config.json rewritten and the manifest's checksum made over it, as a version would have."""
+        manifest = json.loads((run / "manifest.json").read_text())
+        manifest[CHECKSUM] = checksum(config, manifest)
+        (run / "config.json").write_text(json.dumps(config))
+        (run / "manifest.json").write_text(json.dumps(manifest))
+
     before = forecasts()
-    config, manifest = (
-        json.loads((run / "config.json").read_text()),
-        json.loads((run / "manifest.json").read_text()),
-    )
+    config = json.loads((run / "config.json").read_text())
     del config["model"]["positions"]  # as an earlier version wrote it
-    manifest[CHECKSUM] = checksum(config, manifest)
-    (run / "config.json").write_text(json.dumps(config))
-    (run / "manifest.json").write_text(json.dumps(manifest))
+    reseal(config)
     assert forecasts() == before
     listed = cli("runs", "--runs", tmp_path / "runs")
     assert listed.exit_code == 0 and "transformer-sinusoidal" in listed.stdout
     config["model"]["positions"] = "alibi"  # what today's default would have made of it
-    manifest[CHECKSUM] = checksum(config, manifest)
-    (run / "config.json").write_text(json.dumps(config))
-    (run / "manifest.json").write_text(json.dumps(manifest))
+    reseal(config)
     assert forecasts() != before
 
 
