@@ -140,7 +140,7 @@ def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray,
     the history windows no earlier night forecast (all of them without a cache); and the function
     that keeps them in the cache for the next night."""
     from stockrnn.forecasters.quantiles import Forecast
-    from stockrnn.outputs import forecast_cache
+    from stockrnn.runs import forecast_cache
 
     every = np.concatenate([history, ends])
     if cache_root is None or len(history) == 0:
