@@ -1,6 +1,7 @@
 """The synthetic-store rows of the benchmark: `stockrnn train` (one epoch) as the store grows in
 tickers, with the memory each extra row of data costs, and `stockrnn predict` as a cold process on
-a run's first night, on later nights (nightly) and with split calibration.
+a run's first night, without the run's raw_forecasts.npz (cold), on later nights (nightly) and with
+split calibration.
 """
 
 from __future__ import annotations
@@ -41,14 +42,17 @@ def store_rows(
         )
 
         # Online calibration (the default) also forecasts the newest window + H origins of each
-        # ticker: all of them on a run's first night (cold), then only tonight's windows, the
-        # earlier ones coming from the forecast cache (nightly: after the previous session's
-        # predict). split keeps the run's saved offsets: tonight's windows only.
+        # ticker. On a run's first night most come from training (the run's raw_forecasts.npz: its
+        # test forecasts); cold: without that file, as runs saved before it or restated histories;
+        # nightly: after the previous session's predict, from the forecast cache. split keeps the
+        # run's saved offsets: tonight's windows only.
         from stockrnn.data.store import PriceStore
+        from stockrnn.runs.folder import load_run
 
         previous = str(PriceStore(scratch / "store").read("S000")["date"].iloc[-2].date())
-        header = f"{'predict, cold process':<22}{'tickers':>8}{'split s':>9}{'first s':>9}{'x split':>8}"
-        print(f"\n{header}{'nightly s':>10}{'x split':>8}{'RSS MiB':>9}")
+        seed = load_run(scratch / "runs", "latest").path / "raw_forecasts.npz"
+        header = f"{'predict, cold process':<22}{'tickers':>8}{'split s':>8}{'first s':>8}{'x split':>8}"
+        print(f"\n{header}{'cold s':>8}{'x split':>8}{'nightly s':>10}{'x split':>8}{'RSS MiB':>8}")
         for count in predict_counts:
             argv = [
                 *stockrnn,
@@ -59,11 +63,14 @@ def store_rows(
             out = lambda name, c=count: ["--out", str(scratch / f"forecasts-{name}-{c}")]  # noqa: E731
             split, _, _ = run_process([*argv, "--calibration", "split", *out("split")], env)
             first, _, _ = run_process([*argv, *out("first")], env)
+            seed.rename(seed.with_suffix(".aside"))
+            cold, _, _ = run_process([*argv, *out("cold")], env)
+            seed.with_suffix(".aside").rename(seed)
             run_process([*argv, "--asof", previous, *out("nightly")], env)  # the night before
             nightly, rss, _ = run_process([*argv, *out("nightly")], env)
             print(
-                f"{'stockrnn predict':<22}{count:>8}{split:>9.2f}{first:>9.2f}{first / split:>8.2f}"
-                f"{nightly:>10.2f}{nightly / split:>8.2f}{rss:>9.0f}"
+                f"{'stockrnn predict':<22}{count:>8}{split:>8.2f}{first:>8.2f}{first / split:>8.2f}"
+                f"{cold:>8.2f}{cold / split:>8.2f}{nightly:>10.2f}{nightly / split:>8.2f}{rss:>8.0f}"
             )
         wall, rss, _ = run_process([sys.executable, "-m", "stockrnn", "--help"], env)
         print(f"{'stockrnn --help':<22}{'':>8}{wall:>9.2f}{rss:>9.0f}")

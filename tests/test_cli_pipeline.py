@@ -347,6 +347,7 @@ def test_point_quantiles_train_one_value_with_the_point_loss(cli, folders):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["levels"] == [0.5] and manifest["conformal"] is None
     assert "coverage_90" not in json.loads(result.stdout)["metrics"]["SYN"]["model"]["h1"]
+    assert not (run_dir / "raw_forecasts.npz").exists()  # no intervals: no online calibration to seed
 
 
 @pytest.mark.parametrize(

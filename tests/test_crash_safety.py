@@ -26,6 +26,7 @@ from conftest import SAMPLE
 from stockrnn.data.store import PriceStore
 from stockrnn.outputs.forecast_archive import read_forecasts
 from stockrnn.runs.folder import FILES, list_runs, load_run
+from stockrnn.runs.forecast_cache import RUN_FILE
 from stockrnn.runs.restore import restore
 
 pytestmark = pytest.mark.slow
@@ -214,7 +215,8 @@ def test_killed_training_leaves_no_run_or_a_complete_one_and_the_next_succeeds(c
             assert {name: after[name] for name in before} == before
             new_run = load_run(folders.runs)  # `latest` is the new, complete run
             assert new_run.run_id != first_run.run_id
-            assert new_files == sorted(f"{new_run.run_id}/{name}" for name in FILES)
+            # every file or none: the required ones and the first night's raw forecasts (calibrated)
+            assert new_files == sorted(f"{new_run.run_id}/{name}" for name in (*FILES, RUN_FILE))
             restore(new_run)  # its weights load into the model its config describes
             outcomes["new"] += 1
         runs_before_rerun = len(list_runs(folders.runs))

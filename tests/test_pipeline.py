@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 
 import numpy as np
 import pandas as pd
@@ -88,7 +89,14 @@ def test_same_seed_gives_identical_metrics(trained):
 def test_run_folder_holds_the_documented_files(trained):
     run, _, _ = trained
     assert sorted(p.name for p in run.path.iterdir()) == sorted(
-        ["config.json", "manifest.json", "metrics.json", "model.pt", "test_predictions.parquet"]
+        [
+            "config.json",
+            "manifest.json",
+            "metrics.json",
+            "model.pt",
+            "raw_forecasts.npz",
+            "test_predictions.parquet",
+        ]
     )
     manifest = run.manifest
     assert manifest.features == ["log_return"] and manifest.lookback == 20
@@ -218,6 +226,43 @@ def test_the_forecast_cache_serves_the_next_night_and_never_a_changed_window(tra
     rebuilt = forecast_frame(run, store, None, NOW, allow_stale=True, cache_root=out)
     np.testing.assert_allclose(quantiles(rebuilt), quantiles(restated), rtol=1e-6, atol=1e-9)
     assert np.load(cache)["values"].shape[0] == 2 * (250 + 1 + 1)  # rewritten: the window + H, and tonight
+
+
+def test_the_first_night_reuses_trainings_test_forecasts_and_never_a_changed_window(trained, caplog):
+    """Training keeps its raw forecasts at the test origins a first predict's calibration reads
+    (raw_forecasts.npz; here every test origin: 900 sessions leave fewer than the window + 1), so that
+    predict forecasts only the rest, equal to forecasting everything afresh; a restated close
+    recomputes exactly the windows that hold it."""
+    run, store, _ = trained
+    quantiles = lambda frame: frame[[c for c in frame.columns if c.startswith("return_")]].to_numpy()  # noqa: E731
+    seed = run.path / "raw_forecasts.npz"
+    assert len(np.load(seed)["days"]) == run.manifest.windows["test"]
+
+    def first_night():
+        with caplog.at_level(logging.DEBUG, logger="stockrnn"):
+            caplog.clear()
+            frame = forecast_frame(run, store, None, NOW, allow_stale=True)
+        (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("forecast cache")]
+        return frame, int(line.split()[2])  # "forecast cache: <reused> of <n> history windows reused"
+
+    def afresh():
+        seed.rename(seed.with_suffix(".away"))
+        try:
+            return forecast_frame(run, store, None, NOW, allow_stale=True)
+        finally:
+            seed.with_suffix(".away").rename(seed)
+
+    served, reused = first_night()
+    assert reused == run.manifest.windows["test"]
+    np.testing.assert_allclose(quantiles(served), quantiles(afresh()), rtol=1e-6, atol=1e-9)
+
+    history = store.read("SYN")
+    history.loc[len(history) - 30, "close"] *= 1.5  # changes two log returns: 21 windows of 20 hold one
+    store.write("SYN", history, origin="test")
+    restated, reused = first_night()
+    assert reused == run.manifest.windows["test"] - 21
+    np.testing.assert_allclose(quantiles(restated), quantiles(afresh()), rtol=1e-6, atol=1e-9)
+    assert not np.allclose(quantiles(restated), quantiles(served))  # the restatement did matter
 
 
 def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp_path):

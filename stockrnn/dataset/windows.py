@@ -151,6 +151,11 @@ class Panel:
         rows = np.arange(len(self.ticker_ids)) if rows is None else np.asarray(rows)
         return self._first_rows[np.searchsorted(self._first_rows, rows, side="right") - 1]
 
+    def ticker_ends(self, rows: np.ndarray) -> np.ndarray:
+        """The last row of the ticker of each of `rows`."""
+        after = np.r_[self._first_rows[1:], len(self.ticker_ids)]  # the row after each block
+        return after[np.searchsorted(self._first_rows, np.asarray(rows), side="right") - 1] - 1
+
     def windows_at(self, ends: np.ndarray, lookback: int) -> np.ndarray:
         """(n, L, F) float64 copies of the windows ending on `ends`; rows before a window's ticker
         starts are zero (left padding, the training mean under the standard scaler)."""

@@ -23,6 +23,7 @@ class Scored:
     forecasts: dict[str, Forecast]  # calibrated, on the scored origins
     offsets: dict[str, ConformalOffsets]  # per forecaster; empty without calibration
     calibration: dict = field(default_factory=dict)  # the network raw, split and online (calibration_table)
+    raw: dict[str, Forecast] = field(default_factory=dict)  # uncalibrated, on the scored origins
 
 
 def calibrate(data: FitData, forecasters: dict) -> dict[str, ConformalOffsets]:
@@ -110,7 +111,7 @@ def score_on(
             panel, history, ends, raw_history["model"], raw["model"], offsets["model"], settings
         )
         table = calibration_table(panel, ends, variants)
-    return Scored(metrics, calibrated, offsets, table)
+    return Scored(metrics, calibrated, offsets, table, raw)
 
 
 def predictions_frame(panel: Panel, ends: np.ndarray, forecasts: dict[str, Forecast]) -> pd.DataFrame:

@@ -48,8 +48,9 @@ def forecast_frame(
     gappy data. Intervals are calibrated online from the run's own forecasts over the newest
     calibration.window + H stored sessions, scored against the closes stored since. With `asof`, the
     forecasts that night would have made: only sessions up to that date are read (no staleness check).
-    `method` overrides the run's calibration.method. With `cache_root` (the forecasts folder), the
-    raw forecasts of earlier nights are reused where their windows are unchanged (forecast_cache.py)."""
+    `method` overrides the run's calibration.method. Raw forecasts are reused where their windows are
+    unchanged (forecast_cache.py): training's at the newest test origins, and with `cache_root` (the
+    forecasts folder) those of earlier nights."""
     from stockrnn.data.calendar import last_closed_session, sessions_between
     from stockrnn.forecasters.network import NetworkForecaster
 
@@ -99,7 +100,7 @@ def forecast_frame(
     network = NetworkForecaster(
         model, lookback, manifest.horizon, manifest.levels, config.features.min_history
     )
-    every, keep_for_tomorrow = _raw_forecasts(network, panel, history, ends, run.run_id, cache_root)
+    every, keep_for_tomorrow = _raw_forecasts(network, panel, history, ends, run, cache_root)
     raw = every.take(np.arange(len(history), len(history) + len(ends)))
     support = np.zeros((len(ends), manifest.horizon), dtype=np.int64)
     if online:
@@ -135,23 +136,22 @@ def forecast_frame(
     return frame
 
 
-def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray, run_id: str, cache_root):
+def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray, run: RunFolder, cache_root):
     """Raw forecasts at `history` then `ends`, in one batched forward pass over tonight's windows and
-    the history windows no earlier night forecast (all of them without a cache); and the function
-    that keeps them in the cache for the next night."""
+    the history windows no earlier night forecast (nor training, on the first night); and the
+    function that keeps them in the cache for the next night."""
     from stockrnn.forecasters.quantiles import Forecast
     from stockrnn.runs import forecast_cache
 
     every = np.concatenate([history, ends])
-    if cache_root is None or len(history) == 0:
+    if len(history) == 0:
         return network.predict(panel, every), lambda: None
-    path = forecast_cache.cache_file(cache_root, run_id)
-    keys = [
-        (panel.tickers[i], d)
-        for i, d in zip(panel.ticker_ids[every], panel.dates[every].astype("datetime64[D]"), strict=True)
-    ]
+    keys = forecast_cache.origin_keys(panel, every)
     fingerprints = forecast_cache.window_fingerprints(panel, every, network.lookback)
-    known = forecast_cache.load(path, network.levels, network.horizon)
+    known = forecast_cache.load(run.path / forecast_cache.RUN_FILE, network.levels, network.horizon)
+    path = None if cache_root is None else forecast_cache.cache_file(cache_root, run.run_id)
+    if path is not None:
+        known.update(forecast_cache.load(path, network.levels, network.horizon))  # earlier nights win
     hit = np.zeros(len(every), dtype=bool)
     values = np.empty((len(every), network.horizon, len(network.levels)))
     for i, key in enumerate(keys[: len(history)]):  # tonight's windows are always forecast afresh
@@ -162,6 +162,8 @@ def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray,
     values = values.astype(fresh.values.dtype)
     values[~hit] = fresh.values
     log.debug("forecast cache: %d of %d history windows reused", int(hit.sum()), len(history))
+    if path is None:
+        return Forecast(fresh.levels, values), lambda: None
     keep = lambda: forecast_cache.save(path, Path(cache_root), keys, fingerprints, values, network.levels)  # noqa: E731
     return Forecast(fresh.levels, values), keep
 

@@ -8,6 +8,8 @@
   model.pt                  state_dict only; loaded with torch.load(weights_only=True)
   metrics.json              every forecaster's scores on the test split
   test_predictions.parquet  date, ticker, actual, model and each baseline, in prices
+  raw_forecasts.npz         calibrated runs: the network's raw forecasts at the newest test
+                            origins, the first night's forecast cache (optional: forecast_cache.py)
 
 A run is written into a hidden folder and renamed into place, so it appears complete or not at all.
 That rename is the only commit point: `latest` means the complete run with the newest `created_at`,
@@ -32,6 +34,7 @@ from stockrnn.forecasters.calibration import ConformalOffsets
 from stockrnn.io.atomic import publish_folder
 from stockrnn.io.json_files import strict_json, write_json
 from stockrnn.io.safe_read import read_json
+from stockrnn.runs import forecast_cache
 
 log = logging.getLogger("stockrnn")
 LATEST = "latest"
@@ -135,7 +138,9 @@ def save_run(
     metrics: dict,
     test_predictions: pd.DataFrame,
     lock_timeout: float = 30.0,
+    first_night=None,
 ) -> Path:
+    """Write the run's folder; `first_night`, given, writes its raw_forecasts.npz."""
     import torch
 
     from stockrnn.runs.schema import CHECKSUM, checksum, weights_digest
@@ -150,6 +155,8 @@ def save_run(
         write_json(staging / "manifest.json", final)
         write_json(staging / "metrics.json", metrics)
         test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
+        if first_night is not None:
+            first_night(staging / forecast_cache.RUN_FILE)
 
     return publish_folder(Path(runs_root), run_id, write, lock_timeout, f"the runs folder {runs_root}")
 

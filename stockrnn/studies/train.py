@@ -13,6 +13,7 @@ from stockrnn.dataset.prepare import TrainingData, fingerprint, prepare_training
 from stockrnn.errors import Interrupted
 from stockrnn.evaluation.metrics import headline_scores
 from stockrnn.evaluation.scoring import calibrate, predictions_frame, score_on
+from stockrnn.runs import forecast_cache
 from stockrnn.runs.folder import (
     Manifest,
     RunFolder,
@@ -252,6 +253,16 @@ def save_network_run(
         challenge=verdict,
     )
     state = {k: v.detach().cpu() for k, v in network.model.state_dict().items()}
+    first_night = None
+    if offsets.get(network.name) is not None and network.name in scored.raw:  # calibrated online by predict
+        first_night = forecast_cache.first_night(
+            data.panel,
+            data.test_ends,
+            scored.raw[network.name].values,
+            data.lookback,
+            data.levels,
+            config.calibration.window + data.horizon,
+        )
     return save_run(
         Path(runs_root),
         run_id,
@@ -260,4 +271,5 @@ def save_network_run(
         state,
         scored.metrics,
         predictions_frame(data.panel, data.test_ends, scored.forecasts),
+        first_night=first_night,
     )
