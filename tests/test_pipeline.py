@@ -232,7 +232,8 @@ def test_the_first_night_reuses_trainings_test_forecasts_and_never_a_changed_win
     """Training keeps its raw forecasts at the test origins a first predict's calibration reads
     (raw_forecasts.npz; here every test origin: 900 sessions leave fewer than the window + 1), so that
     predict forecasts only the rest, equal to forecasting everything afresh; a restated close
-    recomputes exactly the windows that hold it."""
+    recomputes exactly the windows that hold it, and a file whose checksum is not the manifest's is
+    not read."""
     run, store, _ = trained
     quantiles = lambda frame: frame[[c for c in frame.columns if c.startswith("return_")]].to_numpy()  # noqa: E731
     seed = run.path / "raw_forecasts.npz"
@@ -263,6 +264,13 @@ def test_the_first_night_reuses_trainings_test_forecasts_and_never_a_changed_win
     assert reused == run.manifest.windows["test"] - 21
     np.testing.assert_allclose(quantiles(restated), quantiles(afresh()), rtol=1e-6, atol=1e-9)
     assert not np.allclose(quantiles(restated), quantiles(served))  # the restatement did matter
+
+    kept = dict(np.load(seed))
+    np.savez(seed, **{**kept, "values": kept["values"] * 2})  # well-formed, not what training saved
+    tampered, reused = first_night()
+    assert reused == 0
+    assert any("changed since the run was saved" in r.getMessage() for r in caplog.records)
+    np.testing.assert_allclose(quantiles(tampered), quantiles(restated), rtol=1e-6, atol=1e-9)
 
 
 def test_forecast_is_for_the_next_session_and_rewrites_replace_rows(trained, tmp_path):

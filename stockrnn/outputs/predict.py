@@ -148,10 +148,12 @@ def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray,
         return network.predict(panel, every), lambda: None
     keys = forecast_cache.origin_keys(panel, every)
     fingerprints = forecast_cache.window_fingerprints(panel, every, network.lookback)
-    known = forecast_cache.load(run.path / forecast_cache.RUN_FILE, network.levels, network.horizon)
+    shape = (network.levels, network.horizon)
+    digest = run.manifest.raw_forecasts_sha256  # none: no file, or one the run never saved
+    known = {} if digest is None else forecast_cache.load(run.path / forecast_cache.RUN_FILE, *shape, digest)
     path = None if cache_root is None else forecast_cache.cache_file(cache_root, run.run_id)
     if path is not None:
-        known.update(forecast_cache.load(path, network.levels, network.horizon))  # earlier nights win
+        known.update(forecast_cache.load(path, *shape))  # earlier nights win
     hit = np.zeros(len(every), dtype=bool)
     values = np.empty((len(every), network.horizon, len(network.levels)))
     for i, key in enumerate(keys[: len(history)]):  # tonight's windows are always forecast afresh

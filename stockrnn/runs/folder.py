@@ -68,6 +68,7 @@ class Manifest:
     calibration: dict = field(default_factory=dict)
     challenge: dict | None = None  # train --challenge: the verdict against the production run
     weights_sha256: str | None = None  # of model.pt; runs saved before checksums have none
+    raw_forecasts_sha256: str | None = None  # of raw_forecasts.npz; none: the run has no such file
     checksum: str | None = None  # of config.json and manifest.json (see run_schema)
 
     def to_json(self) -> dict:
@@ -143,20 +144,26 @@ def save_run(
     """Write the run's folder; `first_night`, given, writes its raw_forecasts.npz."""
     import torch
 
-    from stockrnn.runs.schema import CHECKSUM, checksum, weights_digest
+    from stockrnn.runs.schema import CHECKSUM, checksum, file_digest
 
     def write(staging: Path, final_id: str) -> None:
-        torch.save(state_dict, staging / "model.pt")  # first: the manifest records its digest
-        digest = weights_digest((staging / "model.pt").read_bytes())
-        final = replace(manifest, run_id=final_id, weights_sha256=digest).to_json()
+        torch.save(
+            state_dict, staging / "model.pt"
+        )  # first: the manifest records its digest (and the seed's)
+        digest = file_digest((staging / "model.pt").read_bytes())
+        seed_digest = None
+        if first_night is not None:
+            first_night(staging / forecast_cache.RUN_FILE)
+            seed_digest = file_digest((staging / forecast_cache.RUN_FILE).read_bytes())
+        final = replace(
+            manifest, run_id=final_id, weights_sha256=digest, raw_forecasts_sha256=seed_digest
+        ).to_json()
         as_read = json.loads(json.dumps(strict_json(final)))  # what a later load will see
         final[CHECKSUM] = checksum(json.loads(json.dumps(strict_json(config))), as_read)
         write_json(staging / "config.json", config)
         write_json(staging / "manifest.json", final)
         write_json(staging / "metrics.json", metrics)
         test_predictions.to_parquet(staging / "test_predictions.parquet", index=False)
-        if first_night is not None:
-            first_night(staging / forecast_cache.RUN_FILE)
 
     return publish_folder(Path(runs_root), run_id, write, lock_timeout, f"the runs folder {runs_root}")
 

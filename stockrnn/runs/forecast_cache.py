@@ -12,11 +12,13 @@ writes is ignored and rebuilt: it is a cache, never a source of truth.
 A run's first night has no earlier night: <run>/raw_forecasts.npz, in the same form, holds the
 forecasts training made on the newest test origins, the ones that night's calibration reads
 (without it, the first predict forecast some 250 windows per ticker again: 9 of its 15 s at 500
-tickers). The cache of earlier nights wins where both hold an origin.
+tickers). The manifest records its sha256, and a file that is not those bytes is not read. The
+cache of earlier nights wins where both hold an origin.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from stockrnn.dataset.windows import Panel
 from stockrnn.io.atomic import write_atomic
+from stockrnn.runs.schema import file_digest
 
 log = logging.getLogger("stockrnn")
 FOLDER = ".calibration"
@@ -54,12 +57,19 @@ def window_fingerprints(panel: Panel, ends: np.ndarray, lookback: int) -> np.nda
     return np.concatenate([chosen.sum(axis=2), (chosen[:, 0] * weights).sum(axis=1, keepdims=True)], axis=1)
 
 
-def load(path: Path, levels: tuple[float, ...], horizon: int) -> dict[tuple[str, np.datetime64], tuple]:
-    """{(ticker, day): (fingerprint (3,), quantiles (H, Q))}; empty when there is no usable file."""
+def load(
+    path: Path, levels: tuple[float, ...], horizon: int, sha256: str | None = None
+) -> dict[tuple[str, np.datetime64], tuple]:
+    """{(ticker, day): (fingerprint (3,), quantiles (H, Q))}; empty when there is no usable file,
+    or with `sha256` (a run's file, as its manifest records it) when the bytes are not those."""
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_BYTES:
             return {}
-        with np.load(path, allow_pickle=False) as saved:
+        data = path.read_bytes()
+        if sha256 is not None and file_digest(data) != sha256:
+            log.warning("%s changed since the run was saved (checksum mismatch); ignored", path)
+            return {}
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
             tickers, days = saved["tickers"], saved["days"].astype("datetime64[D]")
             fingerprints, values, saved_levels = saved["fingerprints"], saved["values"], saved["levels"]
         if values.shape[1:] != (horizon, len(levels)) or tuple(saved_levels.tolist()) != tuple(levels):

@@ -18,14 +18,14 @@ def load_weights(run: RunFolder, model) -> None:
 
     import torch
 
-    from stockrnn.runs.schema import weights_digest
+    from stockrnn.runs.schema import file_digest
 
     weights = run.path / "model.pt"
     try:
         data = read_bytes(weights, WEIGHTS_LIMIT)
     except (DataError, MissingInputError) as exc:
         raise DataError(f"run {run.run_id}: {exc}; retrain") from None
-    if run.manifest.weights_sha256 is not None and weights_digest(data) != run.manifest.weights_sha256:
+    if run.manifest.weights_sha256 is not None and file_digest(data) != run.manifest.weights_sha256:
         raise DataError(
             f"run {run.run_id}: {weights.name} changed since the run was saved (checksum mismatch); retrain"
         )

@@ -139,5 +139,6 @@ def check_checksum(run_id: str, config: dict, manifest: dict) -> None:
         )
 
 
-def weights_digest(data: bytes) -> str:
+def file_digest(data: bytes) -> str:
+    """sha256 of a run file's bytes, as its manifest records it (model.pt, raw_forecasts.npz)."""
     return hashlib.sha256(data).hexdigest()
