@@ -202,7 +202,8 @@ def test_predict_asof_a_past_night_is_bitwise_what_that_night_saw_whatever_came_
 
 def test_the_forecast_cache_serves_the_next_night_and_never_a_changed_window(trained, tmp_path):
     """Night N-1 leaves its raw forecasts in <out>/.calibration; night N reuses them and equals a
-    fresh forecast (to float32 batching); a restated close or a garbage cache recomputes."""
+    fresh forecast (to float32 batching); a restated close, a garbage cache or one holding an origin
+    twice recomputes."""
     run, store, _ = trained
     out = tmp_path / "out"
     quantiles = lambda frame: frame[[c for c in frame.columns if c.startswith("return_")]].to_numpy()  # noqa: E731
@@ -226,6 +227,11 @@ def test_the_forecast_cache_serves_the_next_night_and_never_a_changed_window(tra
     rebuilt = forecast_frame(run, store, None, NOW, allow_stale=True, cache_root=out)
     np.testing.assert_allclose(quantiles(rebuilt), quantiles(restated), rtol=1e-6, atol=1e-9)
     assert np.load(cache)["values"].shape[0] == 2 * (250 + 1 + 1)  # rewritten: the window + H, and tonight
+
+    kept = dict(np.load(cache))
+    np.savez(cache, **{k: v if k == "levels" else np.concatenate([v, v]) for k, v in kept.items()})
+    twice = forecast_frame(run, store, None, NOW, allow_stale=True, cache_root=out)  # each origin twice
+    np.testing.assert_allclose(quantiles(twice), quantiles(restated), rtol=1e-6, atol=1e-9)
 
 
 def test_the_first_night_reuses_trainings_test_forecasts_and_never_a_changed_window(trained, caplog):

@@ -146,27 +146,30 @@ def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray,
     every = np.concatenate([history, ends])
     if len(history) == 0:
         return network.predict(panel, every), lambda: None
-    keys = forecast_cache.origin_keys(panel, every)
+    origins = forecast_cache.Origins.of(panel, every)
     fingerprints = forecast_cache.window_fingerprints(panel, every, network.lookback)
     shape = (network.levels, network.horizon)
-    digest = run.manifest.raw_forecasts_sha256  # none: no file, or one the run never saved
-    known = {} if digest is None else forecast_cache.load(run.path / forecast_cache.RUN_FILE, *shape, digest)
     path = None if cache_root is None else forecast_cache.cache_file(cache_root, run.run_id)
-    if path is not None:
-        known.update(forecast_cache.load(path, *shape))  # earlier nights win
+    digest = run.manifest.raw_forecasts_sha256  # none: no file, or one the run never saved
+    sources = [  # earlier nights first; training's test forecasts on the first night
+        None if path is None else forecast_cache.load(path, *shape),
+        None if digest is None else forecast_cache.load(run.path / forecast_cache.RUN_FILE, *shape, digest),
+    ]
+    # Tonight's windows (the last len(ends)) are always forecast afresh.
+    wanted = forecast_cache.Origins(origins.tickers[: len(history)], origins.days[: len(history)])
     hit = np.zeros(len(every), dtype=bool)
     values = np.empty((len(every), network.horizon, len(network.levels)))
-    for i, key in enumerate(keys[: len(history)]):  # tonight's windows are always forecast afresh
-        found = known.get(key)
-        if found is not None and np.array_equal(found[0], fingerprints[i]):
-            hit[i], values[i] = True, found[1]
+    for saved in filter(None, sources):
+        rows = saved.rows_for(wanted, fingerprints[: len(history)])
+        new = np.flatnonzero((rows >= 0) & ~hit[: len(history)])
+        hit[new], values[new] = True, saved.values[rows[new]]
     fresh = network.predict(panel, every[~hit])  # tonight's windows come last, as attention expects
     values = values.astype(fresh.values.dtype)
     values[~hit] = fresh.values
     log.debug("forecast cache: %d of %d history windows reused", int(hit.sum()), len(history))
     if path is None:
         return Forecast(fresh.levels, values), lambda: None
-    keep = lambda: forecast_cache.save(path, Path(cache_root), keys, fingerprints, values, network.levels)  # noqa: E731
+    keep = lambda: forecast_cache.save(path, Path(cache_root), origins, fingerprints, values, network.levels)  # noqa: E731
     return Forecast(fresh.levels, values), keep
 
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from stockrnn.dataset.windows import Panel
@@ -39,10 +41,37 @@ def cache_file(forecasts_root: Path, run_id: str) -> Path:
     return Path(forecasts_root) / FOLDER / f"{run_id}.npz"
 
 
-def origin_keys(panel: Panel, ends: np.ndarray) -> list[tuple[str, np.datetime64]]:
-    """(ticker, day) of each origin: what a forecast is cached under."""
-    days = panel.dates[ends].astype("datetime64[D]")
-    return [(panel.tickers[i], d) for i, d in zip(panel.ticker_ids[ends], days, strict=True)]
+@dataclass(frozen=True)
+class Origins:
+    """Forecast origins by name: (N,) tickers and (N,) session days, what a forecast is cached under."""
+
+    tickers: np.ndarray
+    days: np.ndarray  # datetime64[D]
+
+    @classmethod
+    def of(cls, panel: Panel, ends: np.ndarray) -> Origins:
+        return cls(
+            np.asarray(panel.tickers)[panel.ticker_ids[ends]], panel.dates[ends].astype("datetime64[D]")
+        )
+
+    def index(self) -> pd.MultiIndex:
+        return pd.MultiIndex.from_arrays([self.tickers, self.days])
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One file's raw forecasts: per origin, its window's fingerprint (N, 3) and quantiles (N, H, Q)."""
+
+    origins: Origins
+    fingerprints: np.ndarray
+    values: np.ndarray
+
+    def rows_for(self, origins: Origins, fingerprints: np.ndarray) -> np.ndarray:
+        """(M,) the row holding each origin's forecast of that very window (same fingerprint), or -1."""
+        rows = self.origins.index().get_indexer(origins.index())
+        found = rows >= 0
+        found[found] = (self.fingerprints[rows[found]] == fingerprints[found]).all(axis=1)
+        return np.where(found, rows, -1)
 
 
 def window_fingerprints(panel: Panel, ends: np.ndarray, lookback: int) -> np.ndarray:
@@ -57,51 +86,51 @@ def window_fingerprints(panel: Panel, ends: np.ndarray, lookback: int) -> np.nda
     return np.concatenate([chosen.sum(axis=2), (chosen[:, 0] * weights).sum(axis=1, keepdims=True)], axis=1)
 
 
-def load(
-    path: Path, levels: tuple[float, ...], horizon: int, sha256: str | None = None
-) -> dict[tuple[str, np.datetime64], tuple]:
-    """{(ticker, day): (fingerprint (3,), quantiles (H, Q))}; empty when there is no usable file,
-    or with `sha256` (a run's file, as its manifest records it) when the bytes are not those."""
+def load(path: Path, levels: tuple[float, ...], horizon: int, sha256: str | None = None) -> Saved | None:
+    """The file's forecasts; None when there is no usable file, or with `sha256` (a run's file, as
+    its manifest records it) when the bytes are not those."""
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_BYTES:
-            return {}
+            return None
         data = path.read_bytes()
         if sha256 is not None and file_digest(data) != sha256:
             log.warning("%s changed since the run was saved (checksum mismatch); ignored", path)
-            return {}
+            return None
         with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-            tickers, days = saved["tickers"], saved["days"].astype("datetime64[D]")
+            origins = Origins(saved["tickers"].astype(str), saved["days"].astype("datetime64[D]"))
             fingerprints, values, saved_levels = saved["fingerprints"], saved["values"], saved["levels"]
         if values.shape[1:] != (horizon, len(levels)) or tuple(saved_levels.tolist()) != tuple(levels):
-            return {}
+            return None
         if (
-            not (len(tickers) == len(days) == len(fingerprints) == len(values))
+            not (len(origins.tickers) == len(origins.days) == len(fingerprints) == len(values))
+            or fingerprints.shape[1:] != (3,)
             or not np.isfinite(values).all()
+            or not origins.index().is_unique  # a key held twice: no one row is its forecast
         ):
-            return {}
+            return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.debug("forecast cache %s ignored (%s)", path, exc)
-        return {}
-    return {(str(t), d): (f, v) for t, d, f, v in zip(tickers, days, fingerprints, values, strict=True)}
+        return None
+    return Saved(origins, fingerprints, values)
 
 
-def write(path: Path, keys: list[tuple[str, np.datetime64]], fingerprints, values, levels) -> None:
+def write(path: Path, origins: Origins, fingerprints, values, levels) -> None:
     """The file `load` reads: per origin, its key, window fingerprint and raw quantiles (H, Q)."""
     with open(path, "wb") as fh:
         np.savez(
             fh,
-            tickers=np.array([k[0] for k in keys], dtype=str),
-            days=np.array([k[1] for k in keys], dtype="datetime64[D]"),
+            tickers=np.asarray(origins.tickers, dtype=str),
+            days=np.asarray(origins.days, dtype="datetime64[D]"),
             fingerprints=np.asarray(fingerprints, dtype="float64"),
             values=np.asarray(values),
             levels=np.asarray(levels, dtype="float64"),
         )
 
 
-def save(path: Path, root: Path, keys: list[tuple[str, np.datetime64]], fingerprints, values, levels) -> None:
+def save(path: Path, root: Path, origins: Origins, fingerprints, values, levels) -> None:
     """Keep exactly these origins (the ones tonight's calibration used) for the next night."""
     try:
-        write_atomic(path, lambda tmp: write(tmp, keys, fingerprints, values, levels), root=root)
+        write_atomic(path, lambda tmp: write(tmp, origins, fingerprints, values, levels), root=root)
     except Exception as exc:  # noqa: BLE001 - a cache that cannot be written costs speed, not forecasts
         log.warning("could not keep the forecast cache %s (%s); the next night recomputes it", path, exc)
 
@@ -112,5 +141,5 @@ def first_night(panel: Panel, ends: np.ndarray, values: np.ndarray, lookback: in
     predict on the newest stored session reads. Returns a writer of that file."""
     kept = np.asarray(ends) >= panel.ticker_ends(ends) - origins
     chosen = np.asarray(ends)[kept]
-    keys, fingerprints = origin_keys(panel, chosen), window_fingerprints(panel, chosen, lookback)
-    return lambda path: write(path, keys, fingerprints, np.asarray(values)[kept], levels)
+    origins, fingerprints = Origins.of(panel, chosen), window_fingerprints(panel, chosen, lookback)
+    return lambda path: write(path, origins, fingerprints, np.asarray(values)[kept], levels)
