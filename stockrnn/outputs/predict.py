@@ -148,12 +148,14 @@ def _raw_forecasts(network, panel: Panel, history: np.ndarray, ends: np.ndarray,
         return network.predict(panel, every), lambda: None
     origins = forecast_cache.Origins.of(panel, every)
     fingerprints = forecast_cache.window_fingerprints(panel, every, network.lookback)
-    shape = (network.levels, network.horizon)
+    levels, horizon = network.levels, network.horizon
     path = None if cache_root is None else forecast_cache.cache_file(cache_root, run.run_id)
     digest = run.manifest.raw_forecasts_sha256  # none: no file, or one the run never saved
     sources = [  # earlier nights first; training's test forecasts on the first night
-        None if path is None else forecast_cache.load(path, *shape),
-        None if digest is None else forecast_cache.load(run.path / forecast_cache.RUN_FILE, *shape, digest),
+        None if path is None else forecast_cache.load(path, levels, horizon),
+        None
+        if digest is None
+        else forecast_cache.load(run.path / forecast_cache.RUN_FILE, levels, horizon, digest),
     ]
     # Tonight's windows (the last len(ends)) are always forecast afresh.
     wanted = forecast_cache.Origins(origins.tickers[: len(history)], origins.days[: len(history)])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,8 @@ class Origins:
             np.asarray(panel.tickers)[panel.ticker_ids[ends]], panel.dates[ends].astype("datetime64[D]")
         )
 
-    def index(self) -> pd.MultiIndex:
+    @cached_property
+    def index(self) -> pd.MultiIndex:  # built once: load checks it is unique, every lookup reads it
         return pd.MultiIndex.from_arrays([self.tickers, self.days])
 
 
@@ -68,7 +70,7 @@ class Saved:
 
     def rows_for(self, origins: Origins, fingerprints: np.ndarray) -> np.ndarray:
         """(M,) the row holding each origin's forecast of that very window (same fingerprint), or -1."""
-        rows = self.origins.index().get_indexer(origins.index())
+        rows = self.origins.index.get_indexer(origins.index)
         found = rows >= 0
         found[found] = (self.fingerprints[rows[found]] == fingerprints[found]).all(axis=1)
         return np.where(found, rows, -1)
@@ -105,7 +107,7 @@ def load(path: Path, levels: tuple[float, ...], horizon: int, sha256: str | None
             not (len(origins.tickers) == len(origins.days) == len(fingerprints) == len(values))
             or fingerprints.shape[1:] != (3,)
             or not np.isfinite(values).all()
-            or not origins.index().is_unique  # a key held twice: no one row is its forecast
+            or not origins.index.is_unique  # a key held twice: no one row is its forecast
         ):
             return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -135,11 +137,11 @@ def save(path: Path, root: Path, origins: Origins, fingerprints, values, levels)
         log.warning("could not keep the forecast cache %s (%s); the next night recomputes it", path, exc)
 
 
-def first_night(panel: Panel, ends: np.ndarray, values: np.ndarray, lookback: int, levels, origins: int):
+def first_night(panel: Panel, ends: np.ndarray, values: np.ndarray, lookback: int, levels, sessions: int):
     """What a run saves as RUN_FILE from its raw forecasts `values` (N, H, Q) at the test origins
-    `ends`: those among each ticker's newest `origins` sessions before its last, the history a
-    predict on the newest stored session reads. Returns a writer of that file."""
-    kept = np.asarray(ends) >= panel.ticker_ends(ends) - origins
+    `ends`: those among each ticker's newest `sessions` before its last, the history a predict on
+    the newest stored session reads. Returns a writer of that file."""
+    kept = np.asarray(ends) >= panel.ticker_ends(ends) - sessions
     chosen = np.asarray(ends)[kept]
     origins, fingerprints = Origins.of(panel, chosen), window_fingerprints(panel, chosen, lookback)
     return lambda path: write(path, origins, fingerprints, np.asarray(values)[kept], levels)
