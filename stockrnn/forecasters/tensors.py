@@ -51,15 +51,23 @@ class PanelTensors:
         return *self.inputs(ends), self.targets[ends]  # (B, L, F), (B,) or None, (B, H)
 
 
+def inference_batch_size(device: torch.device) -> int:
+    """Windows per forward pass where no gradient is kept (validation, scoring, predict).
+
+    An accelerator wants large batches. On CPU, 512 ran every family's validation pass (6,190
+    windows of 60 sessions) 1.3-3.4x faster than 4,096: a step's working set stays in cache and its
+    buffers below the size glibc maps (and page-faults) afresh for every allocation.
+    """
+    return 512 if device.type == "cpu" else 4096
+
+
 @torch.inference_mode()  # no autograd bookkeeping at all: these tensors never meet a gradient
-def predict_scaled(
-    model: nn.Module, data: PanelTensors, ends: np.ndarray, batch_size: int = 4096
-) -> np.ndarray:
+def predict_scaled(model: nn.Module, data: PanelTensors, ends: np.ndarray) -> np.ndarray:
     """(N, H, Q) model outputs for the windows ending on `ends`, in eval mode, as float64."""
     model.eval()
     index = torch.from_numpy(np.asarray(ends, dtype=np.int64)).to(data.device)
     out, attention = [], []
-    for chunk in index.split(batch_size):
+    for chunk in index.split(inference_batch_size(data.device)):
         out.append(model(*data.inputs(chunk)).float().cpu())
         if getattr(model, "attention", None) is not None:
             attention.append(model.attention.float().cpu())  # (B, H, L)

@@ -25,7 +25,7 @@ from stockrnn.config.schema import TrainingConfig
 from stockrnn.dataset.windows import Panel
 from stockrnn.errors import ConfigError, DataError, Interrupted
 from stockrnn.forecasters.distributed import SINGLE, World
-from stockrnn.forecasters.tensors import PanelTensors
+from stockrnn.forecasters.tensors import PanelTensors, inference_batch_size
 
 POINT_LOSSES = {
     "mse": nn.functional.mse_loss,
@@ -189,10 +189,10 @@ def _autocast(device: torch.device, precision: str) -> torch.autocast:
 
 
 @torch.inference_mode()
-def _mean_loss(model: nn.Module, data: PanelTensors, ends: torch.Tensor, loss_fn, batch_size: int) -> float:
+def _mean_loss(model: nn.Module, data: PanelTensors, ends: torch.Tensor, loss_fn) -> float:
     model.eval()
     total, count = 0.0, 0
-    for chunk in ends.split(batch_size):
+    for chunk in ends.split(inference_batch_size(data.device)):
         x, lengths, y = data.batch(chunk)
         total += loss_fn(model(x, lengths), y.nan_to_num())[torch.isfinite(y)].sum().item()
         count += int(torch.isfinite(y).sum())
@@ -266,7 +266,7 @@ def train_model(
                 train_count += count
                 if on_batch:
                     on_batch(batch_number, len(epoch_batches))
-            val_loss = _mean_loss(model, data, val_index, loss_fn, 4096)
+            val_loss = _mean_loss(model, data, val_index, loss_fn)
             report = EpochReport(epoch, train_total / train_count, val_loss, time.perf_counter() - started)
             result.history.append(report)
             improved = val_loss < result.best_val_loss
