@@ -1,0 +1,122 @@
+"""The bigru's fused training steps (forecasters/models/bidirectional_gru.py) against nn.GRU: the same
+states and gradients, the same dropout masks, a workspace that is never overwritten while a graph
+still needs it, and the forecaster taking them only where they apply."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from stockrnn.forecasters.models import recurrent
+from stockrnn.forecasters.models.bidirectional_gru import Workspace, bidirectional_gru_states
+from stockrnn.forecasters.models.recurrent import RecurrentForecaster
+
+
+def states_and_gradients(gru: nn.GRU, run, windows: torch.Tensor) -> list[torch.Tensor]:
+    """The final states, then the gradient of every parameter and of the windows, of one loss."""
+    gru.zero_grad()
+    windows.grad = None
+    states = run(windows)
+    head = torch.linspace(-1, 1, 2 * gru.hidden_size, dtype=windows.dtype)
+    loss = (torch.cat([states[-2], states[-1]], -1) @ head).square().sum() + states.sin().sum()
+    loss.backward()
+    return [states.detach().clone(), *(p.grad.clone() for p in gru.parameters()), windows.grad.clone()]
+
+
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_fused_steps_give_nn_grus_states_and_gradients(num_layers):
+    torch.manual_seed(0)
+    gru = nn.GRU(3, 5, num_layers, batch_first=True, bidirectional=True).double()
+    windows = torch.randn(6, 7, 3, dtype=torch.float64, requires_grad=True)
+    expected = states_and_gradients(gru, lambda w: gru(w)[1], windows)
+    workspace = Workspace()
+    for _ in range(2):  # the second pass reuses the first's buffers
+        fused = states_and_gradients(gru, lambda w: bidirectional_gru_states(gru, workspace, w), windows)
+        assert len(fused) == len(expected)
+        for got, want in zip(fused, expected, strict=True):
+            torch.testing.assert_close(got, want)
+
+
+def test_fused_dropout_draws_the_masks_nn_gru_draws():
+    gru = nn.GRU(3, 5, 3, batch_first=True, bidirectional=True, dropout=0.3)
+    windows = torch.randn(4, 6, 3, requires_grad=True)
+    results = []
+    for run in (lambda w: gru(w)[1], lambda w: bidirectional_gru_states(gru, Workspace(), w)):
+        torch.manual_seed(7)
+        results.append(states_and_gradients(gru, run, windows))
+    for got, want in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(got, want)
+    gru.eval()  # no dropout: a different result, so the masks above did act
+    assert not torch.allclose(bidirectional_gru_states(gru, Workspace(), windows), results[0][0])
+
+
+def test_a_forward_while_a_graph_holds_the_workspace_leaves_that_graphs_tensors_alone():
+    torch.manual_seed(0)
+    gru = nn.GRU(2, 4, 2, batch_first=True, bidirectional=True).double()
+    first, second = (torch.randn(3, 5, 2, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    expected = [states_and_gradients(gru, lambda w: gru(w)[1], w) for w in (first, second)]
+    workspace = Workspace()
+    first.grad = second.grad = None
+    first_states = bidirectional_gru_states(gru, workspace, first)
+    second_states = bidirectional_gru_states(gru, workspace, second)  # the first graph is alive
+    first_states.sum().backward()
+    torch.testing.assert_close(first.grad, torch.autograd.grad(gru(first)[1].sum(), first)[0])
+    second_states.sum().backward()
+    torch.testing.assert_close(second.grad, torch.autograd.grad(gru(second)[1].sum(), second)[0])
+    torch.testing.assert_close(first_states, expected[0][0])
+    torch.testing.assert_close(second_states, expected[1][0])
+
+
+def test_a_second_backward_through_one_forward_is_refused():
+    gru = nn.GRU(2, 4, 1, batch_first=True, bidirectional=True)
+    states = bidirectional_gru_states(gru, Workspace(), torch.randn(3, 5, 2))
+    states.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="one backward pass per forward"):
+        states.sum().backward()
+
+
+def test_the_bigru_trains_on_fused_steps_to_the_weights_nn_gru_steps_give(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        recurrent, "bidirectional_gru_states", lambda *a: calls.append(1) or bidirectional_gru_states(*a)
+    )
+    windows = torch.randn(8, 32, 10, 2)  # 8 batches of 32 windows of 10 sessions, 2 features
+    targets = torch.randn(8, 32, 3, 3)  # (B, H, Q) per batch
+    trained = {}
+    for fused in (True, False):
+        torch.manual_seed(0)
+        model = RecurrentForecaster(
+            "gru", 2, 8, 2, 0.2, horizon=3, levels=(0.1, 0.5, 0.9), bidirectional=True
+        )
+        model.fused_steps = fused
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        model.train()
+        for batch, target in zip(windows, targets, strict=True):
+            optimizer.zero_grad()
+            (model(batch) - target).square().mean().backward()
+            optimizer.step()
+        trained[fused] = model
+    assert len(calls) == len(windows)  # every fused step went through the fused function, once
+    for fused, plain in zip(trained[True].parameters(), trained[False].parameters(), strict=True):
+        torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-5)
+    model = trained[True]
+    model.eval()
+    with torch.no_grad():
+        model(windows[0])
+    assert len(calls) == len(windows)  # evaluation runs nn.GRU
+    lstm = RecurrentForecaster("lstm", 2, 8, 2, 0.0, bidirectional=True)
+    assert not lstm.fused_steps
+
+
+def test_a_copied_or_pickled_bigru_starts_an_empty_workspace():
+    model = RecurrentForecaster("gru", 2, 8, 2, 0.0, bidirectional=True)
+    model(torch.randn(4, 6, 2)).sum().backward()
+    assert model._workspace._buffers  # kept after the backward
+    for copied in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert copied._workspace._buffers == {}
+        windows = torch.randn(4, 6, 2)
+        torch.testing.assert_close(copied(windows), model(windows))
