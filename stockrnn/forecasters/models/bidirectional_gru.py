@@ -77,6 +77,8 @@ def _buffer(buffers: dict, name: str, *shape: int, like: torch.Tensor) -> torch.
 
 
 class _BidirectionalGRU(torch.autograd.Function):
+    """The whole stack as one autograd node: forward keeps what backward needs in the workspace."""
+
     @staticmethod
     def forward(ctx, workspace, num_layers, dropout, windows, *flat_weights):
         ctx.set_materialize_grads(False)
