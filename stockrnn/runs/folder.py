@@ -147,9 +147,8 @@ def save_run(
     from stockrnn.runs.schema import CHECKSUM, checksum, file_digest
 
     def write(staging: Path, final_id: str) -> None:
-        torch.save(
-            state_dict, staging / "model.pt"
-        )  # first: the manifest records its digest (and the seed's)
+        # The files first: the manifest records their digests.
+        torch.save(state_dict, staging / "model.pt")
         digest = file_digest((staging / "model.pt").read_bytes())
         seed_digest = None
         if first_night is not None:

@@ -23,13 +23,10 @@ import torch
 from torch import nn
 
 
-def fused_applies(gru: nn.Module, windows: torch.Tensor, lengths) -> bool:
-    """Whether `bidirectional_gru_states` can stand in for `gru` on this batch."""
+def fused_applies(windows: torch.Tensor, lengths) -> bool:
+    """Whether a bidirectional GRU's fused steps can run on this batch (the caller knows the module)."""
     return (
-        isinstance(gru, nn.GRU)
-        and gru.bidirectional
-        and gru.batch_first
-        and lengths is None
+        lengths is None
         and torch.is_grad_enabled()
         and windows.device.type == "cpu"
         and windows.dtype in (torch.float32, torch.float64)
@@ -116,25 +113,23 @@ class _BidirectionalGRU(torch.autograd.Function):
                 n[s].sigmoid_().mul_(2).sub_(1)  # n = tanh(gi_n + r * gh_n)
                 torch.lerp(n[s], hs[:, s], z, out=hs[:, s + 1])  # h' = (1 - z) n + z h
             finals += [hs[0, T], hs[1, T]]
-            saved.append((both, mask, hs, gh, rz, n))
+            saved.append((w_ih, w_hh, both, mask, hs, gh, rz, n))
         ctx.workspace, ctx.buffers, ctx.layers = workspace, buffers, saved
-        ctx.save_for_backward(*flat_weights)
+        ctx.n_weights = len(flat_weights)
         return torch.stack(finals)  # (num_layers * 2, B, h)
 
     @staticmethod
     def backward(ctx, d_finals):
         if ctx.buffers is None:  # the buffers went back to the workspace, perhaps reused since
             raise RuntimeError("the fused bidirectional GRU supports one backward pass per forward")
-        flat_weights = ctx.saved_tensors
         buffers, ctx.buffers = ctx.buffers, None
         num_layers = len(ctx.layers)
-        d_weights: list[torch.Tensor | None] = [None] * len(flat_weights)
+        d_weights: list[torch.Tensor | None] = [None] * ctx.n_weights
         d_below = None  # (T, B, width) gradient of the layer's input, the layer below's outputs
         for layer in range(num_layers - 1, -1, -1):
-            both, mask, hs, gh, rz, n = ctx.layers[layer]
+            w_ih, w_hh, both, mask, hs, gh, rz, n = ctx.layers[layer]
             _, T, B, width = both.shape
             h = hs.shape[-1]
-            w_ih, w_hh, _, _ = _stacked(flat_weights, layer)
             dh = (
                 d_finals[2 * layer : 2 * layer + 2].clone() if d_finals is not None else hs.new_zeros(2, B, h)
             )

@@ -52,7 +52,7 @@ class RecurrentForecaster(nn.Module):
 
     def forward(self, windows: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         # windows: (B, L, F), left-padded where lengths (B,) is given
-        if self.fused_steps and fused_applies(self.rnn, windows, lengths):
+        if self.fused_steps and fused_applies(windows, lengths):
             state = bidirectional_gru_states(self.rnn, self._workspace, windows)
         else:
             _, state = encode(self.rnn, windows, lengths)
