@@ -1,6 +1,7 @@
 """The bigru's fused training steps (forecasters/models/bidirectional_gru.py) against nn.GRU: the same
-states and gradients, the same dropout masks, a workspace that is never overwritten while a graph
-still needs it, and the forecaster taking them only where they apply."""
+states and gradients, dropout between layers as single-layer nn.GRUs with those masks would give, a
+workspace that is never overwritten while a graph still needs it, and the forecaster taking them
+only where they apply."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch import nn
 
 from stockrnn.forecasters.models import recurrent
 from stockrnn.forecasters.models.bidirectional_gru import Workspace, bidirectional_gru_states
+from stockrnn.forecasters.models.dropout import scaled_keep_mask
 from stockrnn.forecasters.models.recurrent import RecurrentForecaster
 
 
@@ -41,17 +43,40 @@ def test_fused_steps_give_nn_grus_states_and_gradients(num_layers):
             torch.testing.assert_close(got, want)
 
 
-def test_fused_dropout_draws_the_masks_nn_gru_draws():
-    gru = nn.GRU(3, 5, 3, batch_first=True, bidirectional=True, dropout=0.3)
-    windows = torch.randn(4, 6, 3, requires_grad=True)
-    results = []
-    for run in (lambda w: gru(w)[1], lambda w: bidirectional_gru_states(gru, Workspace(), w)):
-        torch.manual_seed(7)
-        results.append(states_and_gradients(gru, run, windows))
-    for got, want in zip(results[1], results[0], strict=True):
+def layer_by_layer(gru: nn.GRU, windows: torch.Tensor, masks: list[torch.Tensor]) -> torch.Tensor:
+    """gru's final states from single-layer nn.GRUs on its weights, masks[l] (T, B, width) applied
+    to the input of layer l + 1: what dropout between layers means."""
+    finals, inputs = [], windows
+    for layer in range(gru.num_layers):
+        one = nn.GRU(inputs.shape[-1], gru.hidden_size, 1, batch_first=True, bidirectional=True)
+        weights = {
+            f"{kind}_l0{way}": getattr(gru, f"{kind}_l{layer}{way}")
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            for way in ("", "_reverse")
+        }
+        outputs, final = torch.func.functional_call(one.to(windows.dtype), weights, (inputs,))
+        finals.append(final)
+        if layer + 1 < gru.num_layers:
+            inputs = outputs * masks[layer].transpose(0, 1)  # (B, T, 2 * hidden)
+    return torch.cat(finals)
+
+
+def test_fused_dropout_masks_each_layers_input_but_the_first():
+    gru = nn.GRU(3, 5, 3, batch_first=True, bidirectional=True, dropout=0.3).double()
+    windows = torch.randn(4, 6, 3, dtype=torch.float64, requires_grad=True)
+    ones = [torch.ones(6, 4, 10, dtype=torch.float64)] * 2
+    without = states_and_gradients(gru, lambda w: layer_by_layer(gru, w, ones), windows)
+    torch.testing.assert_close(without[0], gru.eval()(windows)[1])  # the reference: nn.GRU, no dropout
+    gru.train()
+    torch.manual_seed(7)
+    fused = states_and_gradients(gru, lambda w: bidirectional_gru_states(gru, Workspace(), w), windows)
+    torch.manual_seed(7)  # the masks the fused steps drew, in their order
+    masks = [scaled_keep_mask(0.3, torch.empty(6, 4, 10, dtype=torch.float64)) for _ in range(2)]
+    assert all(0 < int((mask == 0).sum()) < mask.numel() for mask in masks)
+    expected = states_and_gradients(gru, lambda w: layer_by_layer(gru, w, masks), windows)
+    for got, want in zip(fused, expected, strict=True):
         torch.testing.assert_close(got, want)
-    gru.eval()  # no dropout: a different result, so the masks above did act
-    assert not torch.allclose(bidirectional_gru_states(gru, Workspace(), windows), results[0][0])
+    assert not torch.allclose(fused[0], without[0])  # the masks acted
 
 
 def test_a_forward_while_a_graph_holds_the_workspace_leaves_that_graphs_tensors_alone():
@@ -79,7 +104,7 @@ def test_a_second_backward_through_one_forward_is_refused():
         states.sum().backward()
 
 
-def test_the_bigru_trains_on_fused_steps_to_the_weights_nn_gru_steps_give(monkeypatch):
+def test_without_dropout_the_bigru_trains_on_fused_steps_to_the_weights_nn_gru_steps_give(monkeypatch):
     calls = []
     monkeypatch.setattr(
         recurrent, "bidirectional_gru_states", lambda *a: calls.append(1) or bidirectional_gru_states(*a)
@@ -90,7 +115,7 @@ def test_the_bigru_trains_on_fused_steps_to_the_weights_nn_gru_steps_give(monkey
     for fused in (True, False):
         torch.manual_seed(0)
         model = RecurrentForecaster(
-            "gru", 2, 8, 2, 0.2, horizon=3, levels=(0.1, 0.5, 0.9), bidirectional=True
+            "gru", 2, 8, 2, 0.0, horizon=3, levels=(0.1, 0.5, 0.9), bidirectional=True
         )
         model.fused_steps = fused
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)

@@ -7,10 +7,12 @@ and a weight-gradient matmul per step. Here, per layer and step, one batched mat
 directions; the weight gradients are one matmul per layer over all steps; every intermediate
 lives in a workspace kept from batch to batch (glibc maps every allocation above 32 MiB afresh:
 the 63 MB of gate gradients at a batch of 512 took 24 ms to allocate and fill, 1.2 ms reused);
-and tanh is 2 sigmoid(2x) - 1 (torch's CPU tanh took 94 us where sigmoid took 14 on (2, 512, 64)).
-The maths and the parameters are nn.GRU's (it reads the module's), and dropout between layers
-draws the same masks from the same generator, so a seed trains the same network up to float
-rounding. Evaluation, CUDA, packed (padded) windows and autocast go through `nn.GRU`.
+each step's views are made in one `unbind` per buffer, not indexed in the loop; and dropout
+between layers takes its masks from models/dropout.py (a quarter of torch's random draws:
+bernoulli_ took 40-55 ms a step for the (60, 512, 128) mask, 17-23 ms there). The maths and the
+parameters are nn.GRU's (it reads the module's): without dropout a seed trains the network nn.GRU
+would, up to float rounding; with it, the masks differ. Evaluation, CUDA, packed (padded)
+windows and autocast go through `nn.GRU`.
 
 Layout: direction 0 reads the window forwards, direction 1 backwards, so step s of direction 1 is
 session T-1-s. Buffers are (2, T, B, .) direction-major (one matmul per direction over all steps)
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from stockrnn.forecasters.models.dropout import scaled_keep_mask
 
 
 def fused_applies(windows: torch.Tensor, lengths) -> bool:
@@ -90,28 +94,39 @@ class _BidirectionalGRU(torch.autograd.Function):
             both = _buffer(buffers, f"in{layer}", 2, T, B, width, like=windows)
             mask = None
             if layer > 0 and dropout > 0:
-                mask = _buffer(buffers, f"mask{layer}", T, B, width, like=windows)
-                mask.bernoulli_(1 - dropout).div_(1 - dropout)
+                mask = scaled_keep_mask(dropout, _buffer(buffers, f"mask{layer}", T, B, width, like=windows))
             # both[0]: the layer's input by session (dropped out), both[1]: the same read backwards
             _both_ways(windows.transpose(0, 1) if hs is None else hs, both, mask)
             gi = _buffer(buffers, f"gi{layer}", 2, T, B, 3 * h, like=windows)
             torch.baddbmm(
                 b_ih[:, None], both.view(2, T * B, width), w_ih.transpose(1, 2), out=gi.view(2, T * B, 3 * h)
             )
-            gi[..., 2 * h :] *= 2  # tanh(a) = 2 sigmoid(2a) - 1: the candidate's input part doubled once
             hs = _buffer(buffers, f"hs{layer}", 2, T + 1, B, h, like=windows)  # hs[:, s + 1]: after step s
             gh = _buffer(buffers, f"gh{layer}", T, 2, B, 3 * h, like=windows)
             rz = _buffer(buffers, f"rz{layer}", T, 2, B, 2 * h, like=windows)  # reset and update gates
             n = _buffer(buffers, f"n{layer}", T, 2, B, h, like=windows)  # candidate states
             hs[:, 0] = 0
             w_hh_t, bias = w_hh.transpose(1, 2), b_hh[:, None]
-            for s in range(T):
-                torch.baddbmm(bias, hs[:, s], w_hh_t, out=gh[s])  # (2, B, 3h)
-                torch.add(gi[:, s, :, : 2 * h], gh[s, :, :, : 2 * h], out=rz[s]).sigmoid_()
-                r, z = rz[s, :, :, :h], rz[s, :, :, h:]
-                torch.addcmul(gi[:, s, :, 2 * h :], r, gh[s, :, :, 2 * h :], value=2, out=n[s])
-                n[s].sigmoid_().mul_(2).sub_(1)  # n = tanh(gi_n + r * gh_n)
-                torch.lerp(n[s], hs[:, s], z, out=hs[:, s + 1])  # h' = (1 - z) n + z h
+            # Per-step (2, B, .) views, each set made in one call: indexing in the loop costs more
+            steps = zip(
+                gi[..., : 2 * h].unbind(1),
+                gi[..., 2 * h :].unbind(1),
+                gh.unbind(0),
+                gh[..., : 2 * h].unbind(0),
+                gh[..., 2 * h :].unbind(0),
+                rz.unbind(0),
+                rz[..., :h].unbind(0),
+                rz[..., h:].unbind(0),
+                n.unbind(0),
+                hs[:, :-1].unbind(1),
+                hs[:, 1:].unbind(1),
+                strict=True,
+            )
+            for gi_rz, gi_n, gh_s, gh_rz, gh_n, rz_s, r, z, n_s, before, after in steps:
+                torch.baddbmm(bias, before, w_hh_t, out=gh_s)  # (2, B, 3h)
+                torch.add(gi_rz, gh_rz, out=rz_s).sigmoid_()
+                torch.addcmul(gi_n, r, gh_n, out=n_s).tanh_()  # n = tanh(gi_n + r * gh_n)
+                torch.lerp(n_s, before, z, out=after)  # h' = (1 - z) n + z h
             finals += [hs[0, T], hs[1, T]]
             saved.append((w_ih, w_hh, both, mask, hs, gh, rz, n))
         ctx.workspace, ctx.buffers, ctx.layers = workspace, buffers, saved
@@ -134,25 +149,42 @@ class _BidirectionalGRU(torch.autograd.Function):
                 d_finals[2 * layer : 2 * layer + 2].clone() if d_finals is not None else hs.new_zeros(2, B, h)
             )
             dg = _buffer(buffers, "dg", 2, T, B, 4 * h, like=hs)  # d r-pre, d z-pre, d gh_n, d gi_n
+            above = (d_below[..., :h].unbind(0), d_below[..., h:].unbind(0)) if d_below is not None else None
+            steps = list(
+                zip(
+                    rz[..., :h].unbind(0),
+                    rz[..., h:].unbind(0),
+                    n.unbind(0),
+                    hs[:, 1:].unbind(1),
+                    gh[..., 2 * h :].unbind(0),
+                    dg[..., :h].unbind(1),
+                    dg[..., h : 2 * h].unbind(1),
+                    dg[..., 2 * h : 3 * h].unbind(1),
+                    dg[..., 3 * h :].unbind(1),
+                    dg[..., : 3 * h].unbind(1),
+                    strict=True,
+                )
+            )
             for s in range(T - 1, -1, -1):
-                if d_below is not None:  # the layer above read this step's output
-                    dh[0] += d_below[s, :, :h]
-                    dh[1] += d_below[T - 1 - s, :, h:]
-                r, z, cand, before = rz[s, :, :, :h], rz[s, :, :, h:], n[s], hs[:, s]
-                da = torch.mul(dh * (1 - z), 1 - cand * cand, out=dg[:, s, :, 3 * h :])  # through tanh
-                torch.mul(da, gh[s, :, :, 2 * h :], out=dg[:, s, :, :h]).mul_(r * (1 - r))
-                torch.mul(dh * (before - cand), z * (1 - z), out=dg[:, s, :, h : 2 * h])
-                torch.mul(da, r, out=dg[:, s, :, 2 * h : 3 * h])
-                dh = torch.baddbmm(dh * z, dg[:, s, :, : 3 * h], w_hh)  # (2, B, h) into step s - 1
+                r, z, cand, after, gh_n, d_r, d_z, d_gh_n, d_gi_n, d_gh = steps[s]
+                if above is not None:  # the layer above read this step's output
+                    dh[0] += above[0][s]
+                    dh[1] += above[1][T - 1 - s]
+                dn = dh * (1 - z)  # the gradient reaching the candidate state
+                da = torch.mul(dn, torch.addcmul(_ONE, cand, cand, value=-1), out=d_gi_n)  # through tanh
+                torch.mul(da, gh_n, out=d_r).mul_(torch.addcmul(r, r, r, value=-1))  # sigmoid' = r - r^2
+                torch.mul(dn, after - cand, out=d_z)  # dh (h - n) z (1 - z), as h' - n = z (h - n)
+                torch.mul(da, r, out=d_gh_n)
+                dh = torch.baddbmm(dh * z, d_gh, w_hh)  # (2, B, h) into step s - 1
             rows = dg.view(2, T * B, 4 * h)
             gate_rows, cand_rows = rows[..., : 2 * h], rows[..., 3 * h :]  # d gi, split around d gh_n
-            sums = rows.sum(1)  # (2, 4h)
+            ones = _buffer(buffers, "ones", 2, 1, T * B, like=hs).fill_(1)
+            sums = torch.bmm(ones, rows)[:, 0]  # (2, 4h): as a matmul, 3.6 ms against sum(1)'s 5.8
             d_w_hh = torch.bmm(rows[..., : 3 * h].transpose(1, 2), hs[:, :-1].reshape(2, T * B, h))
-            inputs = both.view(2, T * B, width)
-            d_w_ih = torch.cat(
-                [torch.bmm(gate_rows.transpose(1, 2), inputs), torch.bmm(cand_rows.transpose(1, 2), inputs)],
-                1,
-            )
+            # inputs^T rows, transposed after: twice as fast as rows^T inputs when the input is one feature
+            inputs = both.view(2, T * B, width).transpose(1, 2)  # (2, width, T * B)
+            d_w_ih_t = torch.cat([torch.bmm(inputs, gate_rows), torch.bmm(inputs, cand_rows)], 2)
+            d_w_ih = d_w_ih_t.transpose(1, 2)  # (2, 3h, width)
             d_b_ih = torch.cat([sums[:, : 2 * h], sums[:, 3 * h :]], 1)
             d_b_hh = sums[:, : 3 * h]
             for direction in range(2):  # _flat_weights: per layer and direction w_ih, w_hh, b_ih, b_hh
@@ -172,6 +204,9 @@ class _BidirectionalGRU(torch.autograd.Function):
         return (None, None, None, d_windows, *d_weights)
 
 
+_ONE = torch.tensor(1.0)  # broadcast as addcmul's input: 1 - x * x in one op
+
+
 def _stacked(flat_weights, layer: int):
     """Layer `layer`'s (w_ih, w_hh, b_ih, b_hh), each both directions stacked on a first dim of 2."""
     forward, backward = flat_weights[8 * layer : 8 * layer + 4], flat_weights[8 * layer + 4 : 8 * layer + 8]
@@ -184,24 +219,18 @@ def _both_ways(below: torch.Tensor, both: torch.Tensor, mask: torch.Tensor | Non
     below: the windows (T, B, F), or the layer below's step-ordered states (2, T + 1, B, h), whose
     output at session t is forward state t + 1 | backward state T - t.
     """
-    T = both.shape[1]
     if below.dim() == 3:
         both[0].copy_(below)
     else:
         h = below.shape[-1]
         both[0, :, :, :h] = below[0, 1:]
-        for t in range(T):
-            both[0, t, :, h:] = below[1, T - t]
+        both[0, :, :, h:] = below[1, 1:].flip(0)
     if mask is not None:
         both[0].mul_(mask)
-    for s in range(T):
-        both[1, s] = both[0, T - 1 - s]
+    both[1] = both[0].flip(0)
 
 
 def _one_way(d_both: torch.Tensor, mask: torch.Tensor | None, d_input: torch.Tensor) -> torch.Tensor:
     """(2, T, B, width) gradients of both readings -> d_input (T, B, width), the layer's input's."""
-    T = d_both.shape[1]
-    d_input.copy_(d_both[0])
-    for s in range(T):
-        d_input[s] += d_both[1, T - 1 - s]
+    torch.add(d_both[0], d_both[1].flip(0), out=d_input)
     return d_input.mul_(mask) if mask is not None else d_input

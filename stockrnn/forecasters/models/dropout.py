@@ -7,7 +7,8 @@ largest cost of a Transformer training step once attention was fused. Here each 
 kept when its number is at or above the point p of the way up its range. Three of the four numbers
 are uniform over int16; the most significant one only over [0, 2^15), its sign bit being the
 draw's always-zero top bit, so it has its own threshold. p is rounded to 1/32768 at worst; the
-same seed gives the same masks. 3.4 ms for that activation. Off the CPU, torch's own (fused).
+same seed gives the same masks. 3.4 ms for that activation. Off the CPU, torch's own (fused). The
+bigru's fused steps draw their masks between layers here too (`scaled_keep_mask`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return x
     if x.device.type != "cpu" or p >= 1:
         return F.dropout(x, p, training)
-    count = x.numel()
+    return x * scaled_keep_mask(p, x.new_empty(x.shape))
+
+
+def scaled_keep_mask(p: float, out: torch.Tensor) -> torch.Tensor:
+    """Fill the CPU tensor out with a dropout mask: 0 with probability p, else 1 / (1 - p)."""
+    count = out.numel()
     draws = torch.empty((count + 3) // 4, dtype=torch.int64).random_()  # uniform over [0, 2^63)
     numbers = draws.view(torch.int16).view(-1, 4)  # (count/4, 4): four 16-bit pieces of each draw
     full, top = round(p * 65536) - 32768, round(p * 32768)  # over int16, over [0, 2^15)
     thresholds = [full, full, full, top] if sys.byteorder == "little" else [top, full, full, full]
     keep = torch.ge(numbers, torch.tensor(thresholds, dtype=torch.int16)).view(-1)[:count]
-    return x * keep.view(x.shape).to(x.dtype).mul_(1.0 / (1.0 - p))
+    return torch.mul(keep.view(out.shape), 1.0 / (1.0 - p), out=out)
