@@ -7,8 +7,9 @@ torch's FlopCounterMode counts them (one batch's forward and backward, times the
 validation forwards), the GFLOP/s that makes, and that rate over the machine's fp32 matmul rate:
 the distance to the floor, printed. x GRU seq: the epoch over the GRU's in sequence mode, the
 default and the fastest way to train a one-directional recurrent stack. The encoder-decoders train
-in sequence mode by default ("auto") and are timed in both modes; the bigru trains on fused steps
-(forecasters/models/bidirectional_gru.py) and is timed on nn.GRU's too.
+in sequence mode by default ("auto") and are timed in both modes; the GRU over windows, one
+direction or two, trains on fused steps (forecasters/models/fused_gru.py) and is timed on nn.GRU's
+too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 FAMILIES = {
     "gru (sequence)": ["training.mode='sequence'"],
     "gru (window)": ["training.mode='window'"],
+    "gru window (nn.GRU steps)": ["training.mode='window'"],  # the reference for the fused steps
     "bigru": ["model.bidirectional=true"],
     "bigru (nn.GRU steps)": ["model.bidirectional=true"],  # the reference for the fused steps
     "seq2seq (sequence)": ["model.architecture='seq2seq'", "training.mode='sequence'"],

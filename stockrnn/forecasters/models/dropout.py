@@ -8,7 +8,7 @@ kept when its number is at or above the point p of the way up its range. Three o
 are uniform over int16; the most significant one only over [0, 2^15), its sign bit being the
 draw's always-zero top bit, so it has its own threshold. p is rounded to 1/32768 at worst; the
 same seed gives the same masks. 3.4 ms for that activation. Off the CPU, torch's own (fused). The
-bigru's fused steps draw their masks between layers here too (`scaled_keep_mask`).
+GRU's fused steps (fused_gru.py) draw their masks between layers here too (`scaled_keep_mask`).
 """
 
 from __future__ import annotations

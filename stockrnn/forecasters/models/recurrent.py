@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stockrnn.forecasters.models.bidirectional_gru import Workspace, bidirectional_gru_states, fused_applies
+from stockrnn.forecasters.models.fused_gru import Workspace, fused_applies, fused_gru_states
 from stockrnn.forecasters.models.heads import CELLS, encode, last_hidden, to_quantiles
 
 
@@ -35,9 +35,9 @@ class RecurrentForecaster(nn.Module):
         self.levels = tuple(levels)
         self.bidirectional = bidirectional
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), horizon * len(levels))
-        # Train a bidirectional GRU with the fused steps (bidirectional_gru.py); False: nn.GRU's
-        # own, the benchmark's reference. Same maths and parameters either way.
-        self.fused_steps = bidirectional and cell == "gru"
+        # Train a GRU over windows with the fused steps (fused_gru.py); False: nn.GRU's own, the
+        # benchmark's reference. Same maths and parameters either way.
+        self.fused_steps = cell == "gru"
         self._workspace = Workspace()  # the fused steps' buffers, kept from batch to batch
 
     @property
@@ -53,7 +53,7 @@ class RecurrentForecaster(nn.Module):
     def forward(self, windows: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         # windows: (B, L, F), left-padded where lengths (B,) is given
         if self.fused_steps and fused_applies(windows, lengths):
-            state = bidirectional_gru_states(self.rnn, self._workspace, windows)
+            state = fused_gru_states(self.rnn, self._workspace, windows)
         else:
             _, state = encode(self.rnn, windows, lengths)
         # The final state: for one direction the last step's output; for two, the backward

@@ -1,7 +1,7 @@
-"""The bigru's fused training steps (forecasters/models/bidirectional_gru.py) against nn.GRU: the same
-states and gradients, dropout between layers as single-layer nn.GRUs with those masks would give, a
-workspace that is never overwritten while a graph still needs it, and the forecaster taking them
-only where they apply."""
+"""The GRU's fused training steps over windows (forecasters/models/fused_gru.py), one direction or
+two, against nn.GRU: the same states and gradients, dropout between layers as single-layer nn.GRUs
+with those masks would give, a workspace that is never overwritten while a graph still needs it,
+and the forecaster taking them only where they apply."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from stockrnn.forecasters.models import recurrent
-from stockrnn.forecasters.models.bidirectional_gru import Workspace, bidirectional_gru_states
+from stockrnn.forecasters.models.fused_gru import Workspace, fused_gru_states
 from stockrnn.forecasters.models.dropout import scaled_keep_mask
 from stockrnn.forecasters.models.recurrent import RecurrentForecaster
 
@@ -23,21 +23,22 @@ def states_and_gradients(gru: nn.GRU, run, windows: torch.Tensor) -> list[torch.
     gru.zero_grad()
     windows.grad = None
     states = run(windows)
-    head = torch.linspace(-1, 1, 2 * gru.hidden_size, dtype=windows.dtype)
-    loss = (torch.cat([states[-2], states[-1]], -1) @ head).square().sum() + states.sin().sum()
+    head = torch.linspace(-1, 1, gru.hidden_size, dtype=windows.dtype)
+    loss = (states[-1] @ head).square().sum() + states.sin().sum()
     loss.backward()
     return [states.detach().clone(), *(p.grad.clone() for p in gru.parameters()), windows.grad.clone()]
 
 
+@pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
-def test_fused_steps_give_nn_grus_states_and_gradients(num_layers):
+def test_fused_steps_give_nn_grus_states_and_gradients(num_layers, bidirectional):
     torch.manual_seed(0)
-    gru = nn.GRU(3, 5, num_layers, batch_first=True, bidirectional=True).double()
+    gru = nn.GRU(3, 5, num_layers, batch_first=True, bidirectional=bidirectional).double()
     windows = torch.randn(6, 7, 3, dtype=torch.float64, requires_grad=True)
     expected = states_and_gradients(gru, lambda w: gru(w)[1], windows)
     workspace = Workspace()
     for _ in range(2):  # the second pass reuses the first's buffers
-        fused = states_and_gradients(gru, lambda w: bidirectional_gru_states(gru, workspace, w), windows)
+        fused = states_and_gradients(gru, lambda w: fused_gru_states(gru, workspace, w), windows)
         assert len(fused) == len(expected)
         for got, want in zip(fused, expected, strict=True):
             torch.testing.assert_close(got, want)
@@ -47,31 +48,34 @@ def layer_by_layer(gru: nn.GRU, windows: torch.Tensor, masks: list[torch.Tensor]
     """gru's final states from single-layer nn.GRUs on its weights, masks[l] (T, B, width) applied
     to the input of layer l + 1: what dropout between layers means."""
     finals, inputs = [], windows
+    ways = ("", "_reverse") if gru.bidirectional else ("",)
     for layer in range(gru.num_layers):
-        one = nn.GRU(inputs.shape[-1], gru.hidden_size, 1, batch_first=True, bidirectional=True)
+        one = nn.GRU(inputs.shape[-1], gru.hidden_size, 1, batch_first=True, bidirectional=gru.bidirectional)
         weights = {
             f"{kind}_l0{way}": getattr(gru, f"{kind}_l{layer}{way}")
             for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            for way in ("", "_reverse")
+            for way in ways
         }
         outputs, final = torch.func.functional_call(one.to(windows.dtype), weights, (inputs,))
         finals.append(final)
         if layer + 1 < gru.num_layers:
-            inputs = outputs * masks[layer].transpose(0, 1)  # (B, T, 2 * hidden)
+            inputs = outputs * masks[layer].transpose(0, 1)  # (B, T, D * hidden)
     return torch.cat(finals)
 
 
-def test_fused_dropout_masks_each_layers_input_but_the_first():
-    gru = nn.GRU(3, 5, 3, batch_first=True, bidirectional=True, dropout=0.3).double()
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_fused_dropout_masks_each_layers_input_but_the_first(bidirectional):
+    gru = nn.GRU(3, 5, 3, batch_first=True, bidirectional=bidirectional, dropout=0.3).double()
     windows = torch.randn(4, 6, 3, dtype=torch.float64, requires_grad=True)
-    ones = [torch.ones(6, 4, 10, dtype=torch.float64)] * 2
+    width = 10 if bidirectional else 5  # the layer below's output: (T, B, D * hidden)
+    ones = [torch.ones(6, 4, width, dtype=torch.float64)] * 2
     without = states_and_gradients(gru, lambda w: layer_by_layer(gru, w, ones), windows)
     torch.testing.assert_close(without[0], gru.eval()(windows)[1])  # the reference: nn.GRU, no dropout
     gru.train()
     torch.manual_seed(7)
-    fused = states_and_gradients(gru, lambda w: bidirectional_gru_states(gru, Workspace(), w), windows)
+    fused = states_and_gradients(gru, lambda w: fused_gru_states(gru, Workspace(), w), windows)
     torch.manual_seed(7)  # the masks the fused steps drew, in their order
-    masks = [scaled_keep_mask(0.3, torch.empty(6, 4, 10, dtype=torch.float64)) for _ in range(2)]
+    masks = [scaled_keep_mask(0.3, torch.empty(6, 4, width, dtype=torch.float64)) for _ in range(2)]
     assert all(0 < int((mask == 0).sum()) < mask.numel() for mask in masks)
     expected = states_and_gradients(gru, lambda w: layer_by_layer(gru, w, masks), windows)
     for got, want in zip(fused, expected, strict=True):
@@ -86,8 +90,8 @@ def test_a_forward_while_a_graph_holds_the_workspace_leaves_that_graphs_tensors_
     expected = [states_and_gradients(gru, lambda w: gru(w)[1], w) for w in (first, second)]
     workspace = Workspace()
     first.grad = second.grad = None
-    first_states = bidirectional_gru_states(gru, workspace, first)
-    second_states = bidirectional_gru_states(gru, workspace, second)  # the first graph is alive
+    first_states = fused_gru_states(gru, workspace, first)
+    second_states = fused_gru_states(gru, workspace, second)  # the first graph is alive
     first_states.sum().backward()
     torch.testing.assert_close(first.grad, torch.autograd.grad(gru(first)[1].sum(), first)[0])
     second_states.sum().backward()
@@ -98,24 +102,25 @@ def test_a_forward_while_a_graph_holds_the_workspace_leaves_that_graphs_tensors_
 
 def test_a_second_backward_through_one_forward_is_refused():
     gru = nn.GRU(2, 4, 1, batch_first=True, bidirectional=True)
-    states = bidirectional_gru_states(gru, Workspace(), torch.randn(3, 5, 2))
+    states = fused_gru_states(gru, Workspace(), torch.randn(3, 5, 2))
     states.sum().backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="one backward pass per forward"):
         states.sum().backward()
 
 
-def test_without_dropout_the_bigru_trains_on_fused_steps_to_the_weights_nn_gru_steps_give(monkeypatch):
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_without_dropout_a_gru_trains_on_fused_steps_to_the_weights_nn_gru_steps_give(
+    monkeypatch, bidirectional
+):
     calls = []
-    monkeypatch.setattr(
-        recurrent, "bidirectional_gru_states", lambda *a: calls.append(1) or bidirectional_gru_states(*a)
-    )
+    monkeypatch.setattr(recurrent, "fused_gru_states", lambda *a: calls.append(1) or fused_gru_states(*a))
     windows = torch.randn(8, 32, 10, 2)  # 8 batches of 32 windows of 10 sessions, 2 features
     targets = torch.randn(8, 32, 3, 3)  # (B, H, Q) per batch
     trained = {}
     for fused in (True, False):
         torch.manual_seed(0)
         model = RecurrentForecaster(
-            "gru", 2, 8, 2, 0.0, horizon=3, levels=(0.1, 0.5, 0.9), bidirectional=True
+            "gru", 2, 8, 2, 0.0, horizon=3, levels=(0.1, 0.5, 0.9), bidirectional=bidirectional
         )
         model.fused_steps = fused
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -133,8 +138,8 @@ def test_without_dropout_the_bigru_trains_on_fused_steps_to_the_weights_nn_gru_s
     with torch.no_grad():
         model(windows[0])
     assert len(calls) == len(windows)  # evaluation runs nn.GRU
-    lstm = RecurrentForecaster("lstm", 2, 8, 2, 0.0, bidirectional=True)
-    assert not lstm.fused_steps
+    for bidirectional_lstm in (True, False):
+        assert not RecurrentForecaster("lstm", 2, 8, 2, 0.0, bidirectional=bidirectional_lstm).fused_steps
 
 
 def test_a_copied_or_pickled_bigru_starts_an_empty_workspace():
