@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from stockrnn.forecasters.models import recurrent
-from stockrnn.forecasters.models.fused_gru import Workspace, fused_gru_states
 from stockrnn.forecasters.models.dropout import scaled_keep_mask
+from stockrnn.forecasters.models.fused_gru import Workspace, fused_gru_states
 from stockrnn.forecasters.models.recurrent import RecurrentForecaster
 
 
