@@ -90,9 +90,8 @@ class _FusedGRU(torch.autograd.Function):
         h = flat_weights[1].shape[-1]
         saved, finals, hs = [], [], None
         for layer in range(num_layers):
-            w_ih, w_hh, b_ih, b_hh = _stacked(
-                flat_weights, layer, D
-            )  # (D, 3h, width), (D, 3h, h), (D, 3h) x2
+            # (D, 3h, width), (D, 3h, h), (D, 3h), (D, 3h)
+            w_ih, w_hh, b_ih, b_hh = _stacked(flat_weights, layer, D)
             width = w_ih.shape[-1]
             reads = _buffer(buffers, f"in{layer}", D, T, B, width, like=windows)
             mask = None
@@ -139,7 +138,7 @@ class _FusedGRU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_finals):
         if ctx.buffers is None:  # the buffers went back to the workspace, perhaps reused since
-            raise RuntimeError("the fused bidirectional GRU supports one backward pass per forward")
+            raise RuntimeError("the fused GRU steps support one backward pass per forward")
         buffers, ctx.buffers = ctx.buffers, None
         num_layers = len(ctx.layers)
         d_weights: list[torch.Tensor | None] = [None] * ctx.n_weights
