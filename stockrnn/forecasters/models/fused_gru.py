@@ -235,7 +235,7 @@ def _fill_reads(below: torch.Tensor, reads: torch.Tensor, mask: torch.Tensor | N
     else:
         h = below.shape[-1]
         reads[0, :, :, :h] = below[0, 1:]
-        if len(below) == 2:
+        if len(reads) == 2:  # the layer below has as many directions as this one
             reads[0, :, :, h:] = below[1, 1:].flip(0)
     if mask is not None:
         reads[0].mul_(mask)
